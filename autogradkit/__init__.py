@@ -1,0 +1,37 @@
+"""autogradkit: learn how automatic differentiation and backpropagation work, with a
+PyTorch-shaped engine small enough to read.
+
+    import autogradkit as torch
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    x.grad            # tensor([2., 4., 6.])
+"""
+from .dtypes import (float16, float32, float64, int8, int16, int32, int64, uint8, bool_,
+                     DType, set_default_dtype, get_default_dtype)
+from .backend import Device, device
+from .tensor import Tensor, Size
+from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, zeros_like,
+                       ones_like, full_like, rand, randn, rand_like, randn_like, randint, randperm,
+                       arange, linspace, eye, manual_seed)
+from .functional import *  # noqa: F401,F403  (the ops as functions: exp, sum, cat, …)
+from .functional import __all__ as _functional_all
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from . import autograd, cuda, functional
+
+float = float32      # PyTorch's aliases (these shadow the builtins only inside this module)
+double = float64
+half = float16
+long = int64
+int = int32
+bool = bool_
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "Size", "DType", "Device", "device", "tensor", "as_tensor", "from_numpy",
+           "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "full_like", "rand", "randn",
+           "rand_like", "randn_like", "randint", "randperm", "arange", "linspace", "eye",
+           "manual_seed", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+           "autograd", "cuda", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
+           "uint8", "bool_", "set_default_dtype", "get_default_dtype", "float", "double", "half",
+           "long", "int", "bool"] + list(_functional_all)

@@ -1,0 +1,11 @@
+"""Automatic differentiation: the graph, the backward pass, and tools around it."""
+from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .functional import backward, grad
+from .function import Function, FunctionCtx
+from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+from .node import Node, AccumulateGrad, Op
+from .trace import trace_backward, BackwardTrace
+
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward", "grad",
+           "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError", "Node",
+           "AccumulateGrad", "Op", "trace_backward", "BackwardTrace"]

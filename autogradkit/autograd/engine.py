@@ -1,0 +1,195 @@
+"""The backward pass: reverse-mode automatic differentiation over the recorded graph.
+
+1. Count, for every node reachable from the output, how many edges lead into it (an iterative
+   walk — no recursion, so a 100,000-node chain is fine).
+2. Start from the output with ḡ = ∂L/∂L = 1. Take a node whose every consumer has sent its
+   gradient (Kahn's topological order), run its local rule, and send each input its share.
+   A node fed by several paths receives several shares: they are **summed** (the multivariate
+   chain rule), which is why a tensor used twice gets the sum of both contributions.
+3. ``AccumulateGrad`` nodes add what reaches them into ``leaf.grad``.
+
+Saved tensors are freed after use unless ``retain_graph=True``. With ``create_graph=True`` the
+rules run on tensors with recording on, so the gradients carry a graph of their own.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .grad_mode import GradMode
+from .math import TENSOR_MATH, NUMPY_MATH, math_for
+from .node import AccumulateGrad
+from . import node as _node
+from . import trace as _trace
+
+
+def _dependencies(roots):
+    """How many edges point into each node reachable from ``roots`` (iterative DFS)."""
+    deps = {}
+    seen = set(roots) if len(roots) > 1 else None
+    stack = list(roots)
+    pop, push = stack.pop, stack.append
+    while stack:
+        for nxt in pop()._next:
+            if nxt is None:
+                continue
+            if nxt in deps:
+                deps[nxt] += 1
+                continue
+            deps[nxt] = 1
+            if seen is None:
+                push(nxt)
+            elif nxt not in seen:
+                seen.add(nxt)
+                push(nxt)
+    return deps
+
+
+def _needed(roots, deps, targets):
+    """Nodes that lie on a path from a root to one of ``targets`` (for ``autograd.grad``)."""
+    order = []
+    remaining = dict(deps)
+    ready = [r for r in roots if r not in remaining]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for nxt in node._next:
+            if nxt is None:
+                continue
+            remaining[nxt] -= 1
+            if remaining[nxt] == 0:
+                ready.append(nxt)
+    needed = set()      # nodes worth running: some input leads to a target
+    for node in reversed(order):
+        if any(n is not None and (n in targets or n in needed) for n in node._next):
+            needed.add(node)
+    return needed
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
+    """Run the backward pass from ``roots`` (nodes) seeded with ``root_grads``.
+
+    Without ``capture`` gradients are accumulated into the leaves' ``.grad``. With ``capture``
+    (a dict node -> None, used by ``autograd.grad``) the total gradient reaching each of those
+    nodes is stored there instead, and nothing else is touched.
+    """
+    deps = _dependencies(roots)
+    needed = _needed(roots, deps, capture) if capture is not None else None
+    tracer = _trace.active()
+    pending = {}
+    for r, g in zip(roots, root_grads):
+        pending[r] = pending[r] + g if r in pending else g
+    ready = [r for r in dict.fromkeys(roots) if r not in deps]
+    prev_mode = GradMode.enabled
+    GradMode.enabled = create_graph
+    pop, push, take = ready.pop, ready.append, pending.pop
+    try:
+        while ready:
+            node = pop()
+            grad = take(node, None)
+            if grad is not None and node._hooks is not None:
+                grad = _run_hooks(node._hooks, grad, create_graph)
+            if capture is not None and node in capture:
+                capture[node] = grad
+                if node.__class__ is AccumulateGrad:
+                    continue
+            if node.__class__ is AccumulateGrad:
+                if grad is not None and capture is None:
+                    _accumulate(node, grad, create_graph, tracer)
+                continue
+            if grad is not None and (needed is None or node in needed):
+                if node._retain is not None:
+                    _retain(node, grad, create_graph)
+                F = TENSOR_MATH if create_graph else (
+                    NUMPY_MATH if grad.__class__ is np.ndarray else math_for(grad))
+                grads = node._run_backward(F, grad, create_graph)
+                if not retain_graph:
+                    node._release()
+                if tracer is not None:
+                    tracer.step(node, grad, grads)
+                for nxt, g in zip(node._next, grads):
+                    if nxt is None:
+                        continue
+                    if g is not None:
+                        if nxt in pending:
+                            before = pending[nxt]
+                            after = before + g
+                            if after.__class__ is np.float64 or isinstance(after, np.generic):
+                                after = np.asarray(after)
+                            pending[nxt] = after
+                            if tracer is not None:
+                                tracer.sum(nxt, before, g, after)
+                        else:
+                            pending[nxt] = g
+                    d = deps[nxt] - 1
+                    if d:
+                        deps[nxt] = d
+                    else:
+                        del deps[nxt]
+                        push(nxt)
+            else:
+                for nxt in node._next:      # nothing to send, but the order must still advance
+                    if nxt is None:
+                        continue
+                    d = deps[nxt] - 1
+                    if d:
+                        deps[nxt] = d
+                    else:
+                        del deps[nxt]
+                        push(nxt)
+    finally:
+        GradMode.enabled = prev_mode
+
+
+def _as_tensor(grad):
+    Tensor = _node.Tensor
+    return grad if isinstance(grad, Tensor) else Tensor._make(grad)
+
+
+def _run_hooks(hooks, grad, create_graph):
+    """Tensor hooks: each sees the gradient and may return a replacement."""
+    for hook in list(hooks):
+        result = hook(_as_tensor(grad))
+        if result is not None:
+            if tuple(result.shape) != tuple(grad.shape):
+                raise RuntimeError(
+                    f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                    f"{tuple(result.shape)}, but the tensor's gradient has shape {tuple(grad.shape)}")
+            grad = result if create_graph else result._data
+    return grad
+
+
+def _accumulate(node, grad, create_graph, tracer):
+    """leaf.grad += grad (a fresh copy the first time, so no two leaves share an array)."""
+    leaf = node._variable()
+    if leaf is None:
+        return
+    Tensor = _node.Tensor
+    before = leaf._grad
+    if tracer is not None:
+        snapshot = None if before is None else _as_tensor(before._data.copy())
+    if create_graph:
+        grad = _as_tensor(grad)
+        leaf._grad = grad if before is None else before + grad
+    elif before is None:
+        leaf._grad = Tensor._make(grad.copy())
+    elif before._requires_grad:     # a grad left with a graph by create_graph: keep it pure
+        leaf._grad = Tensor._make(before._data + grad)
+    else:
+        before._data += grad
+        before._vc[0] += 1
+    if tracer is not None:
+        tracer.accumulate(node, snapshot, grad, leaf._grad)
+
+
+def _retain(node, grad, create_graph):
+    tensor = node._retain()
+    if tensor is None:
+        return
+    Tensor = _node.Tensor
+    if create_graph:
+        grad = _as_tensor(grad)
+        tensor._grad = grad if tensor._grad is None else tensor._grad + grad
+    elif tensor._grad is None:
+        tensor._grad = Tensor._make(grad.copy())
+    else:
+        tensor._grad = Tensor._make(tensor._grad._data + grad)

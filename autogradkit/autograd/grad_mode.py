@@ -1,0 +1,73 @@
+"""Switching graph recording off and on: ``no_grad``, ``enable_grad``, ``set_grad_enabled``.
+
+Each works as a context manager and as a decorator. While recording is off, ops compute their
+values but build no graph (no ``grad_fn``), which is what optimizer updates and evaluation want.
+"""
+from __future__ import annotations
+
+import functools
+
+
+class GradMode:
+    """The one switch every op reads (a class attribute: the cheapest lookup on the hot path)."""
+    enabled = True
+
+
+def is_grad_enabled():
+    return GradMode.enabled
+
+
+class _GradModeContext:
+    _target = True
+
+    def __enter__(self):
+        self._prev = GradMode.enabled
+        GradMode.enabled = self._target
+
+    def __exit__(self, *exc):
+        GradMode.enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        """Use as a decorator: the function runs with recording switched as this context says."""
+        target = self._target
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = GradMode.enabled
+            GradMode.enabled = target
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                GradMode.enabled = prev
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """``with no_grad():`` — compute without recording a graph."""
+    _target = False
+
+
+class enable_grad(_GradModeContext):
+    """``with enable_grad():`` — record a graph even inside ``no_grad``."""
+    _target = True
+
+
+class set_grad_enabled(_GradModeContext):
+    """``set_grad_enabled(False)`` — switch recording by a flag; also usable as a plain call."""
+
+    def __init__(self, mode):
+        self._target = bool(mode)
+        self._prev = GradMode.enabled
+        GradMode.enabled = self._target   # like PyTorch, it takes effect when called
+
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        GradMode.enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        GradMode.enabled = self._prev   # as a decorator it must not change the mode now
+        return super().__call__(fn)

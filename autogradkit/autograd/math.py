@@ -1,0 +1,151 @@
+"""The ``F`` that every backward rule receives: the same functions on arrays or on tensors.
+
+Rules are written once, e.g. ``return grad * F.cos(x)``. On the fast path ``F`` is ``ArrayMath``
+(numpy or CuPy, whichever holds the gradient) and nothing is recorded. With
+``create_graph=True`` ``F`` is ``TENSOR_MATH`` and every step of the rule is itself a recorded op,
+so the gradient can be differentiated again (Hessian-vector products, gradient penalties).
+
+Arithmetic (``+ - * / @``), indexing, ``.reshape``, ``.swapaxes`` and ``.sum(axis=, keepdims=)`` mean
+the same on arrays and tensors, so rules use them directly; only functions go through ``F``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _reduced_axes(shape_from, shape_to):
+    """Axes to sum so that a gradient of ``shape_from`` goes back to a broadcast operand's ``shape_to``."""
+    lead = len(shape_from) - len(shape_to)
+    if lead < 0:
+        raise ValueError(f"cannot sum a gradient of shape {tuple(shape_from)} to shape {tuple(shape_to)}")
+    axes = list(range(lead))
+    for i, n in enumerate(shape_to):
+        m = shape_from[lead + i]
+        if n == 1 and m != 1:
+            axes.append(lead + i)
+        elif n != m:
+            raise ValueError(f"cannot sum a gradient of shape {tuple(shape_from)} to shape {tuple(shape_to)}")
+    return tuple(axes), lead
+
+
+class ArrayMath:
+    """Backward math on raw arrays of one array module (numpy or CuPy)."""
+
+    def __init__(self, xp):
+        self.xp = xp
+        self.exp, self.log, self.sqrt = xp.exp, xp.log, xp.sqrt
+        self.sin, self.cos, self.tanh, self.sign = xp.sin, xp.cos, xp.tanh, xp.sign
+        self.where = xp.where
+        self.expand = xp.broadcast_to
+
+    def sum_to(self, g, shape):
+        """Sum a broadcast gradient back to ``shape`` — the one place unbroadcasting happens."""
+        axes, lead = _reduced_axes(g.shape, shape)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        return g.reshape(shape) if lead else g
+
+    def cast(self, g, dtype):
+        return g.astype(dtype)
+
+    def permute(self, g, axes):
+        return g.transpose(axes)
+
+    def index_add(self, shape, key, g, accumulate):
+        """A zero array of ``shape`` with ``g`` added at ``key`` (repeated indices add up)."""
+        z = self.xp.zeros(shape, dtype=g.dtype)
+        if accumulate:
+            self.xp.add.at(z, key, g)
+        else:
+            z[key] = g
+        return z
+
+    def to(self, g, dtype, device):
+        from ..backend import to_device
+        return to_device(g, device).astype(dtype, copy=False)
+
+
+class TensorMath:
+    """Backward math on tensors: every step is recorded (used when ``create_graph=True``)."""
+
+    @staticmethod
+    def _scalar(fn, x):
+        return fn(float(x))
+
+    def exp(self, x):
+        from .. import functional as Fn
+        return Fn.exp(x) if _is_tensor(x) else math.exp(x)
+
+    def log(self, x):
+        from .. import functional as Fn
+        return Fn.log(x) if _is_tensor(x) else math.log(x)
+
+    def sqrt(self, x):
+        from .. import functional as Fn
+        return Fn.sqrt(x)
+
+    def sin(self, x):
+        from .. import functional as Fn
+        return Fn.sin(x)
+
+    def cos(self, x):
+        from .. import functional as Fn
+        return Fn.cos(x)
+
+    def tanh(self, x):
+        from .. import functional as Fn
+        return Fn.tanh(x)
+
+    def sign(self, x):
+        from .. import functional as Fn
+        return Fn.sign(x)
+
+    def where(self, cond, a, b):
+        from .. import functional as Fn
+        return Fn.where(cond, a, b)
+
+    def expand(self, g, shape):
+        return g.expand(shape)
+
+    def sum_to(self, g, shape):
+        axes, lead = _reduced_axes(g.shape, shape)
+        if axes:
+            g = g.sum(dim=axes, keepdim=True)
+        return g.reshape(shape) if lead else g
+
+    def cast(self, g, dtype):
+        return g.to(dtype=dtype)
+
+    def permute(self, g, axes):
+        return g.permute(*axes)
+
+    def index_add(self, shape, key, g, accumulate):
+        from ..ops.indexing import IndexAdd
+        return IndexAdd.apply(g, shape=shape, key=key, accumulate=accumulate)
+
+    def to(self, g, dtype, device):
+        return g.to(device=device, dtype=dtype)
+
+
+def _is_tensor(x):
+    from ..tensor import Tensor
+    return isinstance(x, Tensor)
+
+
+NUMPY_MATH = ArrayMath(np)
+TENSOR_MATH = TensorMath()
+_gpu_math = None
+
+
+def math_for(array):
+    """The ``ArrayMath`` for the device that holds ``array``."""
+    if type(array) is np.ndarray:
+        return NUMPY_MATH
+    global _gpu_math
+    from ..backend import array_module
+    xp = array_module(array)
+    if _gpu_math is None or _gpu_math.xp is not xp:
+        _gpu_math = ArrayMath(xp)
+    return _gpu_math

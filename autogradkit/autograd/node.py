@@ -1,0 +1,381 @@
+"""Graph nodes: what ``tensor.grad_fn`` points to.
+
+Every op that records a graph creates one ``Op`` node for its output. A node knows
+
+* ``next_functions`` — the nodes of its inputs (edges of the graph, pointing towards the leaves);
+* what it saved for backward (``saved_tensors``), and the version of each saved tensor, so an
+  in-place change made after the save is caught instead of giving a silently wrong gradient;
+* its local derivative rule, ``backward``: given ḡ = ∂L/∂out it returns ∂L/∂input for each input
+  (a vector-Jacobian product).
+
+A node never holds its own output tensor (that would be a reference cycle: tensor → grad_fn →
+tensor). A saved *output* is kept as the raw array; when a differentiable backward needs it as a
+tensor it is rebuilt with ``grad_fn`` pointing back at this node, as PyTorch does.
+
+Leaves that require grad get an ``AccumulateGrad`` node, which adds incoming gradients to
+``leaf.grad``. It refers to its leaf weakly, and the leaf refers to it strongly: no cycle.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .grad_mode import GradMode
+
+Tensor = None   # set by autogradkit.tensor once the Tensor class exists (it needs this module)
+
+_ndarray = np.ndarray
+_generic = np.generic
+_new = object.__new__
+_make = None    # Tensor._make, set with Tensor
+_FLOAT_KINDS = "fc"
+
+
+class Node:
+    """Base of every graph node. ``name`` is PyTorch's (``MulBackward0``, ``AccumulateGrad``…)."""
+
+    __slots__ = ("_next", "_hooks", "_retain", "__weakref__")
+    name = "Node"
+    formula = ""
+
+    @property
+    def next_functions(self):
+        """((node, 0), …) per input, ``None`` for an input that needs no gradient (PyTorch's shape)."""
+        return tuple((n, 0) for n in self._next)
+
+    @property
+    def needs_input_grad(self):
+        return tuple(n is not None for n in self._next)
+
+    def register_hook(self, hook):
+        return _add_hook(self, hook)
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = weakref.ref(hooks), hook
+
+    def remove(self):
+        hooks = self._hooks()
+        if hooks is not None and self._hook in hooks:
+            hooks.remove(self._hook)
+
+
+def _add_hook(node, hook):
+    if node._hooks is None:
+        node._hooks = []
+    node._hooks.append(hook)
+    return _HookHandle(node._hooks, hook)
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf that requires grad: it adds the gradient it receives into ``leaf.grad``."""
+
+    __slots__ = ("_variable",)
+    name = "AccumulateGrad"
+    formula = "leaf.grad += ḡ"
+
+    def __init__(self, variable):
+        self._next = ()
+        self._hooks = None
+        self._retain = None
+        self._variable = weakref.ref(variable)
+
+    @property
+    def variable(self):
+        return self._variable()
+
+
+class BackwardTwiceError(RuntimeError):
+    pass
+
+
+class InplaceModifiedError(RuntimeError):
+    pass
+
+
+class Op(Node):
+    """An op: ``forward`` on raw arrays, ``backward`` as the local derivative rule.
+
+    Subclasses set ``save`` to say what their rule needs: ``"inputs"``, ``"output"``, ``"both"``
+    or ``None``. ``backward(F, grad, *saved)`` receives those values and returns one gradient per
+    input (a tuple when there are several inputs). It is written once and runs two ways:
+
+    * ``F`` is the array math of the grad's device and the values are arrays — the fast path;
+    * with ``create_graph=True``, ``F`` is tensor math and the values are tensors, so the backward
+      itself is recorded and can be differentiated again.
+
+    The base class handles broadcasting once: a gradient whose shape is the broadcast shape is
+    summed back to its input's shape (and cast back to its dtype).
+    """
+
+    __slots__ = ("_saved", "_versions", "_out", "_out_vc", "_in_meta", "__dict__")
+    save = None
+    is_view = False
+    op = ""          # the op's public name in error messages (``mul``, ``matmul`` …)
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, F, grad, *saved):
+        raise NotImplementedError
+
+    # -- recording --------------------------------------------------------------------------
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run ``forward`` on the inputs' arrays; if any input requires grad, record a node."""
+        node = object.__new__(cls)
+        arrays = []
+        kind = None
+        for x in inputs:
+            if isinstance(x, Tensor):
+                a = x._data
+                if kind is None:
+                    kind = type(a)
+                elif type(a) is not kind:
+                    raise _device_error(cls, inputs)
+                arrays.append(a)
+            else:
+                arrays.append(x)
+        try:
+            out = node.forward(*arrays, **params)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise _op_error(cls, inputs, exc) from exc
+        if isinstance(out, _generic):
+            out = np.asarray(out)
+        if not GradMode.enabled:
+            return Tensor._make(out)
+        nexts = []
+        record = False
+        for x in inputs:
+            if isinstance(x, Tensor) and x._requires_grad:
+                nexts.append(x._grad_fn or x._accumulator())
+                record = True
+            else:
+                nexts.append(None)
+        if not record:
+            return Tensor._make(out)
+        if out.dtype.kind not in _FLOAT_KINDS:
+            return Tensor._make(out)   # e.g. an integer result: no gradient flows through it
+        node._next = tuple(nexts)
+        node._hooks = node._retain = None
+        node._in_meta = tuple((a.shape, a.dtype) if isinstance(x, Tensor) else None
+                              for x, a in zip(inputs, arrays))
+        result = Tensor._make(out, node, True)
+        save = cls.save
+        if save is not None:
+            if save != "output":
+                node._saved = inputs
+                node._versions = tuple(x._vc[0] if isinstance(x, Tensor) else 0 for x in inputs)
+            if save != "inputs":
+                node._out = out
+                node._out_vc = result._vc
+        if node.is_view and out.base is not None:
+            base = inputs[0]
+            result._vc = base._vc       # a view shares its base's version counter
+            result._base = base
+        return result
+
+    # The two fast paths below do exactly what ``apply`` does, for the common cases of an
+    # elementwise op on one tensor, or on a tensor and a tensor-or-number. They exist only for
+    # speed (a chain of small ops is dominated by this bookkeeping), and skip the per-input
+    # bookkeeping that elementwise ops never need: their gradients already have the output's
+    # shape unless broadcasting happened, which is checked.
+    @classmethod
+    def apply_unary(cls, x):
+        node = _new(cls)
+        try:
+            out = node.forward(x._data)
+        except (ValueError, TypeError) as exc:
+            raise _op_error(cls, (x,), exc) from exc
+        if out.__class__ is not _ndarray and isinstance(out, _generic):
+            out = np.asarray(out)
+        if not (x._requires_grad and GradMode.enabled):
+            return _make(out)
+        node._next = (x._grad_fn or x._accumulator(),)
+        node._hooks = node._retain = node._in_meta = None
+        result = _make(out, node, True)
+        save = cls.save
+        if save is not None:
+            if save != "output":
+                node._saved = (x,)
+                node._versions = (x._vc[0],)
+            if save != "inputs":
+                node._out = out
+                node._out_vc = result._vc
+        return result
+
+    @classmethod
+    def apply_binary(cls, a, b):
+        """``a`` and ``b``: tensors or numbers, at least one a tensor (from ``Tensor.__mul__`` &c.)."""
+        node = _new(cls)
+        ta = a.__class__ is Tensor or isinstance(a, Tensor)
+        tb = b.__class__ is Tensor or isinstance(b, Tensor)
+        da = a._data if ta else a
+        db = b._data if tb else b
+        if ta and tb and da.__class__ is not db.__class__:
+            raise _device_error(cls, (a, b))
+        try:
+            out = node.forward(da, db)
+        except (ValueError, TypeError) as exc:
+            raise _op_error(cls, (a, b), exc) from exc
+        if out.__class__ is not _ndarray and isinstance(out, _generic):
+            out = np.asarray(out)
+        ra = ta and a._requires_grad
+        rb = tb and b._requires_grad
+        if not ((ra or rb) and GradMode.enabled):
+            return _make(out)
+        node._next = ((a._grad_fn or a._accumulator()) if ra else None,
+                      (b._grad_fn or b._accumulator()) if rb else None)
+        node._hooks = node._retain = None
+        shape, dtype = out.shape, out.dtype
+        if (ta and (da.shape != shape or da.dtype != dtype)) or \
+                (tb and (db.shape != shape or db.dtype != dtype)):
+            node._in_meta = ((da.shape, da.dtype) if ta else None,
+                             (db.shape, db.dtype) if tb else None)
+        else:
+            node._in_meta = None
+        result = _make(out, node, True)
+        save = cls.save
+        if save is not None:
+            if save != "output":
+                node._saved = (a, b)
+                node._versions = (a._vc[0] if ta else 0, b._vc[0] if tb else 0)
+            if save != "inputs":
+                node._out = out
+                node._out_vc = result._vc
+        return result
+
+    # -- replaying ----------------------------------------------------------------------------
+    def _unpack(self, create_graph):
+        """The saved values for ``backward``: arrays on the fast path, tensors with create_graph."""
+        save = self.save
+        if save is None:
+            return ()
+        if save == "output" and not create_graph:
+            out = self._out
+            if out is None:
+                raise _released_error(self)
+            if self._out_vc[0] != 0:
+                raise _inplace_error(self, "its output", out, 0, self._out_vc[0])
+            return (out,)
+        values = []
+        if save != "output":
+            saved = self._saved
+            if saved is None:
+                raise _released_error(self)
+            for i, (x, v) in enumerate(zip(saved, self._versions)):
+                if isinstance(x, Tensor):
+                    if x._vc[0] != v:
+                        raise _inplace_error(self, f"input {i}", x, v)
+                    values.append(x if create_graph else x._data)
+                else:
+                    values.append(x)
+        if save != "inputs":
+            out = self._out
+            if out is None:
+                raise _released_error(self)
+            if self._out_vc[0] != 0:
+                raise _inplace_error(self, "its output", out, 0, self._out_vc[0])
+            values.append(Tensor._make(out, self, True) if create_graph else out)
+        return values
+
+    def _release(self):
+        if self.save is not None:
+            self._saved = self._out = None
+
+    def _run_backward(self, F, grad, create_graph):
+        if self.save is None:
+            grads = self.backward(F, grad)
+        else:
+            grads = self.backward(F, grad, *self._unpack(create_graph))
+        if len(self._next) == 1:
+            grads = (grads,)
+        if self._in_meta is None:       # elementwise, nothing broadcast: shapes already right
+            return grads
+        result = []
+        for g, meta in zip(grads, self._in_meta):
+            if g is not None and meta is not None:
+                if isinstance(g, _generic):         # numpy turns 0-d results into scalars
+                    g = np.asarray(g)
+                shape, dtype = meta
+                if g.shape != shape:
+                    g = F.sum_to(g, shape)
+                if g.dtype != dtype:
+                    g = F.cast(g, dtype)
+            result.append(g)
+        return result
+
+    @property
+    def saved_tensors(self):
+        """What this node saved for backward, as tensors (for inspection and teaching)."""
+        if self.save is None:
+            return ()
+        out = []
+        if self.save != "output":
+            if self._saved is None:
+                raise _released_error(self)
+            out += [x for x in self._saved if isinstance(x, Tensor)]
+        if self.save != "inputs":
+            if self._out is None:
+                raise _released_error(self)
+            out.append(Tensor._make(self._out))
+        return tuple(out)
+
+
+# -- errors written for a learner ----------------------------------------------------------
+def _describe(x):
+    if isinstance(x, Tensor):
+        return f"tensor of shape {tuple(x._data.shape)}, {x.dtype.name} on {x.device}"
+    return f"{type(x).__name__} {x!r}"
+
+
+def _op_name(cls):
+    return cls.op or cls.name.replace("Backward0", "").replace("Backward1", "").lower()
+
+
+def _device_error(cls, inputs):
+    devices = ", ".join(str(x.device) for x in inputs if isinstance(x, Tensor))
+    return RuntimeError(
+        f"{_op_name(cls)}: all tensors must be on the same device, got tensors on {devices}. "
+        "Move them first, e.g. b = b.to(a.device)")
+
+
+def _op_error(cls, inputs, exc):
+    name = _op_name(cls)
+    msg = str(exc)
+    if msg.startswith(name + ":"):
+        return type(exc)(msg)
+    shapes = [tuple(x._data.shape) for x in inputs if isinstance(x, Tensor)]
+    if "broadcast" in msg and len(shapes) >= 2:
+        listed = " and ".join(str(s) for s in shapes)
+        return ValueError(
+            f"{name}: shapes {listed} cannot be broadcast together. Compared from the right, each "
+            "pair of dimensions must be equal or one of them must be 1; reshape or unsqueeze an "
+            "operand to line them up")
+    described = "; ".join(_describe(x) for x in inputs)
+    return type(exc)(f"{name}: {msg} (inputs: {described})")
+
+
+def _released_error(node):
+    return BackwardTwiceError(
+        f"Trying to backward through the graph a second time: {node.name} has already freed the "
+        "tensors it saved for backward. Pass retain_graph=True to the first backward() (or to "
+        "autograd.grad) if you need to go backward through the same graph again.")
+
+
+def _inplace_error(node, which, x, saved_version, now=None):
+    if isinstance(x, Tensor):
+        now = x._vc[0]
+        what = f"a tensor of shape {tuple(x._data.shape)}, {x.dtype.name}"
+    else:
+        what = f"a tensor of shape {tuple(x.shape)}, {x.dtype}"
+    return InplaceModifiedError(
+        f"one of the tensors needed for gradient computation has been modified by an in-place "
+        f"operation: {which} of {node.name} ({what}) is at version {now}; expected version "
+        f"{saved_version}. Hint: use an out-of-place op (y = y + 1 instead of y += 1), or "
+        ".clone() the tensor before changing it in place.")

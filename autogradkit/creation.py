@@ -1,0 +1,206 @@
+"""Making tensors: ``tensor``, ``zeros``, ``ones``, ``full``, ``*_like``, ``rand``, ``randn``,
+``arange``, ``linspace``, ``eye``. Floating-point data defaults to float32, as in PyTorch; every
+random function draws from one generator that ``manual_seed`` resets, so results repeat."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend, dtypes
+from .tensor import Tensor
+
+_generator = np.random.default_rng(0)
+
+
+def manual_seed(seed):
+    """Reset the random generator: every later ``rand``/``randn``/… call repeats exactly."""
+    global _generator
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
+    _generator = np.random.default_rng(int(seed))
+    return _generator
+
+
+def default_generator():
+    return _generator
+
+
+def _as_array(data, dtype=None, device=None):
+    """Any array-like as an array of the right dtype on the right device (a copy)."""
+    np_dtype = dtypes.to_numpy(dtype)
+    if isinstance(data, Tensor):
+        arr = data._data
+    elif type(data) is np.ndarray or isinstance(data, np.generic):
+        arr = np.array(data)
+    else:
+        if isinstance(data, (list, tuple)):
+            data = [d._data.item() if isinstance(d, Tensor) and d._data.size == 1 and d.ndim == 0
+                    else (d.tolist() if isinstance(d, Tensor) else d) for d in data] if any(
+                isinstance(d, Tensor) for d in data) else data
+        if not hasattr(data, "__cuda_array_interface__"):
+            try:
+                arr = np.array(data)
+            except ValueError as exc:
+                raise ValueError(f"tensor: could not make a tensor from {type(data).__name__} "
+                                 f"(are all rows the same length?): {exc}") from None
+            if arr.dtype == object:
+                raise TypeError(f"tensor: could not make a tensor from {data!r}: it should be "
+                                "numbers, nested lists of numbers of equal lengths, or an array")
+            if np_dtype is None and arr.dtype.kind == "f":
+                np_dtype = dtypes.default_float.numpy
+        else:
+            arr = data
+    if np_dtype is None:
+        if arr.dtype.kind == "f" and arr.dtype not in dtypes._BY_NUMPY:
+            np_dtype = dtypes.default_float.numpy
+        elif arr.dtype.kind in "iu" and arr.dtype not in dtypes._BY_NUMPY:
+            np_dtype = np.int64
+        else:
+            np_dtype = arr.dtype
+    dtypes.from_numpy(np_dtype)   # a clear error for unsupported dtypes
+    target = backend.Device(device) if device is not None else backend.device_of(arr)
+    arr = backend.to_device(arr, target)
+    return arr.astype(np_dtype, copy=True)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of ``data`` (numbers, nested lists, an array or a tensor)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with a numpy array (no copy)."""
+    if type(array) is not np.ndarray:
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    dtypes.from_numpy(array.dtype)
+    return Tensor._make(array)
+
+
+def _sizes(size, op):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0:
+            raise ValueError(f"{op}: sizes must be non-negative integers, got {size!r}")
+    return tuple(int(s) for s in size)
+
+
+def _finish(arr, dtype, device, requires_grad):
+    np_dtype = dtypes.to_numpy(dtype) if dtype is not None else arr.dtype
+    if device is not None and backend.Device(device).type != "cpu":
+        arr = backend.to_device(arr, device)
+    t = Tensor._make(arr.astype(np_dtype, copy=False))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _float_dtype(dtype):
+    return dtypes.to_numpy(dtype) if dtype is not None else dtypes.default_float.numpy
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _finish(np.zeros(_sizes(size, "zeros"), _float_dtype(dtype)), None, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _finish(np.ones(_sizes(size, "ones"), _float_dtype(dtype)), None, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = (dtypes.bool_ if isinstance(fill_value, bool) else
+                 dtypes.int64 if isinstance(fill_value, int) else dtypes.default_float)
+    size = _sizes((size,) if isinstance(size, (int, np.integer)) else tuple(size), "full")
+    return _finish(np.full(size, fill_value, dtypes.to_numpy(dtype)), None, device, requires_grad)
+
+
+def _like(t, dtype, device):
+    return (t.dtype if dtype is None else dtype), (t.device if device is None else device)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return zeros(*t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return ones(*t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return full(tuple(t.shape), fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    """Uniform on [0, 1). Drawn on the CPU, so the same seed gives the same numbers on every device."""
+    g = generator if generator is not None else _generator
+    dt = _float_dtype(dtype)
+    return _finish(g.random(_sizes(size, "rand"), dtype=np.float64).astype(dt), None, device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    """Standard normal. Drawn on the CPU, so the same seed gives the same numbers on every device."""
+    g = generator if generator is not None else _generator
+    dt = _float_dtype(dtype)
+    return _finish(g.standard_normal(_sizes(size, "randn")).astype(dt), None, device, requires_grad)
+
+
+def rand_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return rand(*t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def randn_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return randn(*t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
+    if high is None:
+        low, high = 0, low
+    g = generator if generator is not None else _generator
+    arr = g.integers(low, high, size=_sizes(tuple(size), "randint"), dtype=np.int64)
+    return _finish(arr, dtype, device, False)
+
+
+def randperm(n, dtype=None, device=None, generator=None):
+    g = generator if generator is not None else _generator
+    return _finish(g.permutation(int(n)).astype(np.int64), dtype, device, False)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """Evenly spaced values in [start, end): integers if all arguments are integers."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    values = (start, end, step)
+    is_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
+    if dtype is None:
+        dtype = dtypes.int64 if is_int else dtypes.default_float
+    return _finish(np.arange(start, end, step, dtype=np.float64 if not is_int else np.int64),
+                   dtype, device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """``steps`` values evenly spaced from ``start`` to ``end``, both included."""
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative integer, got {steps!r}")
+    return _finish(np.linspace(start, end, int(steps)), _float_dtype(dtype), device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The identity matrix (n × m, m = n by default)."""
+    return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), None, device, requires_grad)

@@ -1,0 +1,357 @@
+"""The ops as functions (``autogradkit.exp(x)``, ``autogradkit.cat([a, b])`` …); the same ones are
+methods on ``Tensor`` (``x.exp()``). Each routes to one primitive in ``autogradkit.ops`` or is a
+short composite of them."""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from .tensor import Tensor, _coerce
+from .ops import elementwise as E, reduce as R, shape as S, linalg as L
+
+__all__ = [
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "sign", "sin", "cos",
+    "tanh", "sigmoid", "relu", "clamp", "clip", "maximum", "minimum", "where", "sum", "mean", "max",
+    "min", "var", "std", "logsumexp", "softmax", "log_softmax", "reshape", "view", "transpose",
+    "permute", "squeeze", "unsqueeze", "expand", "flatten", "cat", "concat", "stack", "matmul",
+    "mm", "dot", "argmax", "argmin", "all", "any", "square",
+]
+
+MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
+
+
+def _t(x, op):
+    if x.__class__ is Tensor or isinstance(x, Tensor):
+        return x
+    raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}; wrap numbers with "
+                    "autogradkit.tensor(...)")
+
+
+# ---- arithmetic -----------------------------------------------------------------------------
+def add(a, b, alpha=1):
+    return a + (b * alpha if alpha != 1 else b)
+
+
+def sub(a, b, alpha=1):
+    return a - (b * alpha if alpha != 1 else b)
+
+
+def mul(a, b):
+    return a * b
+
+
+def div(a, b):
+    return a / b
+
+
+def pow(a, b):
+    return a ** b
+
+
+def neg(x):
+    return E.Neg.apply_unary(_t(x, "neg"))
+
+
+def square(x):
+    return x * x
+
+
+# ---- elementwise functions -------------------------------------------------------------------
+def exp(x):
+    """eˣ elementwise."""
+    return E.Exp.apply_unary(_t(x, "exp"))
+
+
+def log(x):
+    """Natural logarithm elementwise."""
+    return E.Log.apply_unary(_t(x, "log"))
+
+
+def sqrt(x):
+    return E.Sqrt.apply_unary(_t(x, "sqrt"))
+
+
+def abs(x):
+    return E.Abs.apply_unary(_t(x, "abs"))
+
+
+def sign(x):
+    return E.Sign.apply_unary(_t(x, "sign"))
+
+
+def sin(x):
+    return E.Sin.apply_unary(_t(x, "sin"))
+
+
+def cos(x):
+    return E.Cos.apply_unary(_t(x, "cos"))
+
+
+def tanh(x):
+    return E.Tanh.apply_unary(_t(x, "tanh"))
+
+
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e⁻ˣ), computed without overflow."""
+    return E.Sigmoid.apply_unary(_t(x, "sigmoid"))
+
+
+def relu(x):
+    """max(x, 0); its derivative at 0 is taken as 0, like PyTorch."""
+    return E.Relu.apply_unary(_t(x, "relu"))
+
+
+def clamp(x, min=None, max=None):
+    """Limit values to [min, max]; the gradient flows where min ≤ x ≤ max."""
+    x = _t(x, "clamp")
+    if min is None and max is None:
+        raise ValueError("clamp: give at least one of min and max")
+    return E.Clamp.apply(x, lo=min, hi=max)
+
+
+clip = clamp
+
+
+def maximum(a, b):
+    a, b = _coerce(_t(a, "maximum"), _t(b, "maximum"))
+    return E.Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    a, b = _coerce(_t(a, "minimum"), _t(b, "minimum"))
+    return E.Minimum.apply(a, b)
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, else ``b`` (either may be a number)."""
+    cond = condition._data if isinstance(condition, Tensor) else condition
+    if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
+        raise TypeError(f"where: condition must be a bool tensor, got "
+                        f"{getattr(getattr(condition, 'dtype', None), 'name', type(condition).__name__)}")
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        a, b = _coerce(a, b)
+    elif isinstance(b, Tensor):
+        b, a = _coerce(b, a)
+    elif isinstance(a, Tensor):
+        a, b = _coerce(a, b)
+    else:
+        raise TypeError("where: at least one of the two value arguments must be a Tensor")
+    return E.Where.apply(Tensor._make(cond), a, b)
+
+
+# ---- reductions ------------------------------------------------------------------------------
+def _dim_args(dim, axis, keepdim, keepdims):
+    return (axis if dim is None else dim), (keepdims if keepdims is not None else keepdim)
+
+
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+    """Sum over all elements, or over ``dim`` (an int or a tuple)."""
+    dim, keepdim = _dim_args(dim, axis, keepdim, keepdims)
+    x = _t(x, "sum")
+    if dtype is not None:
+        x = x.to(dtype=dtype)
+    elif x._data.dtype.kind in "bi" or x._data.dtype.kind == "u":
+        x = x.to(dtype=np.int64) if x._data.dtype != np.int64 else x
+    return R.Sum.apply(x, dim=dim, keepdim=keepdim)
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+    dim, keepdim = _dim_args(dim, axis, keepdim, keepdims)
+    x = _t(x, "mean")
+    if dtype is not None:
+        x = x.to(dtype=dtype)
+    return R.Mean.apply(x, dim=dim, keepdim=keepdim)
+
+
+def _extreme(x, dim, keepdim, all_cls, dim_cls, arg):
+    if isinstance(dim, Tensor):          # max(a, b) means maximum, as in PyTorch
+        return (maximum if all_cls is R.MaxAll else minimum)(x, dim)
+    if dim is None:
+        return all_cls.apply(x)
+    values = dim_cls.apply(x, dim=dim, keepdim=keepdim)
+    node = values._grad_fn
+    idx = node.indices if node is not None else getattr(x._data, arg)(axis=dim)
+    if node is None and keepdim:
+        idx = np.expand_dims(idx, dim) if type(idx) is np.ndarray else idx.reshape(values.shape)
+    return MaxMin(values, Tensor._make(idx.astype(np.int64, copy=False)))
+
+
+def max(x, dim=None, keepdim=False):
+    """The largest element; with ``dim``, ``(values, indices)`` along that dimension."""
+    return _extreme(_t(x, "max"), dim, keepdim, R.MaxAll, R.MaxDim, "argmax")
+
+
+def min(x, dim=None, keepdim=False):
+    return _extreme(_t(x, "min"), dim, keepdim, R.MinAll, R.MinDim, "argmin")
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 1 if unbiased in (None, True) else 0
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance; by default the unbiased estimate (divides by n − 1), as PyTorch does."""
+    x = _t(x, "var")
+    return R.Var.apply(x, dim=dim, correction=_correction(unbiased, correction), keepdim=keepdim)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation: √var (a composite; its gradient comes from sqrt and var)."""
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def logsumexp(x, dim, keepdim=False):
+    """log Σ exp(x) over ``dim``, computed stably."""
+    return R.LogSumExp.apply(_t(x, "logsumexp"), dim=dim, keepdim=keepdim)
+
+
+def softmax(x, dim):
+    """exp(x) / Σ exp(x) along ``dim``, computed stably."""
+    return R.Softmax.apply(_t(x, "softmax"), dim=dim)
+
+
+def log_softmax(x, dim):
+    """x − logsumexp(x) along ``dim``, computed stably."""
+    return R.LogSoftmax.apply(_t(x, "log_softmax"), dim=dim)
+
+
+def argmax(x, dim=None, keepdim=False):
+    data = _t(x, "argmax")._data
+    if dim is None:
+        return Tensor._make(np.asarray(data.argmax()).astype(np.int64) if type(data) is np.ndarray
+                            else data.argmax().astype(np.int64))
+    out = data.argmax(axis=dim)
+    return Tensor._make((_expand(out, dim) if keepdim else out).astype(np.int64))
+
+
+def argmin(x, dim=None, keepdim=False):
+    data = _t(x, "argmin")._data
+    if dim is None:
+        return Tensor._make(np.asarray(data.argmin()).astype(np.int64) if type(data) is np.ndarray
+                            else data.argmin().astype(np.int64))
+    out = data.argmin(axis=dim)
+    return Tensor._make((_expand(out, dim) if keepdim else out).astype(np.int64))
+
+
+def _expand(a, dim):
+    return a.reshape(a.shape[:dim % (a.ndim + 1)] + (1,) + a.shape[dim % (a.ndim + 1):])
+
+
+def all(x, dim=None):
+    d = _t(x, "all")._data
+    return Tensor._make(np.asarray(d.all(axis=dim)) if type(d) is np.ndarray else d.all(axis=dim))
+
+
+def any(x, dim=None):
+    d = _t(x, "any")._data
+    return Tensor._make(np.asarray(d.any(axis=dim)) if type(d) is np.ndarray else d.any(axis=dim))
+
+
+# ---- shape -----------------------------------------------------------------------------------
+def _shape_arg(shape, op):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)):
+            raise TypeError(f"{op}: sizes must be integers, got {s!r}")
+    return tuple(shape)
+
+
+def reshape(x, *shape):
+    """The same numbers in a new shape; one size may be -1 (inferred)."""
+    return S.Reshape.apply(_t(x, "reshape"), shape=_shape_arg(shape, "reshape"))
+
+
+view = reshape
+
+
+def permute(x, *dims):
+    return S.Permute.apply(_t(x, "permute"), dims=_shape_arg(dims, "permute"))
+
+
+def transpose(x, dim0, dim1):
+    """Swap two dimensions."""
+    x = _t(x, "transpose")
+    n = x.ndim
+    (d0,), (d1,) = R.normalize_dims(dim0, n, "transpose"), R.normalize_dims(dim1, n, "transpose")
+    dims = list(range(n))
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return S.Transpose.apply(x, dims=dims)
+
+
+def squeeze(x, dim=None):
+    """Remove dimensions of size 1 (all of them, or just ``dim`` if it has size 1)."""
+    x = _t(x, "squeeze")
+    shape = x._data.shape
+    if dim is None:
+        new = tuple(s for s in shape if s != 1)
+    else:
+        axes = R.normalize_dims(dim, x.ndim, "squeeze")
+        new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
+    return S.Squeeze.apply(x, shape=new)
+
+
+def unsqueeze(x, dim):
+    """Insert a dimension of size 1 at ``dim``."""
+    x = _t(x, "unsqueeze")
+    (d,) = R.normalize_dims(dim, x.ndim + 1, "unsqueeze")
+    shape = list(x._data.shape)
+    shape.insert(d, 1)
+    return S.Unsqueeze.apply(x, shape=tuple(shape))
+
+
+def expand(x, *sizes):
+    """Broadcast to a larger shape without copying (-1 keeps a dimension's size)."""
+    return S.Expand.apply(_t(x, "expand"), shape=_shape_arg(sizes, "expand"))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    x = _t(x, "flatten")
+    shape = x._data.shape
+    if x.ndim == 0:
+        return reshape(x, 1)
+    (s,), (e,) = R.normalize_dims(start_dim, x.ndim, "flatten"), R.normalize_dims(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim ({start_dim}) comes after end_dim ({end_dim})")
+    n = 1
+    for v in shape[s:e + 1]:
+        n *= v
+    return S.Reshape.apply(x, shape=shape[:s] + (n,) + shape[e + 1:])
+
+
+def _sequence(tensors, op):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    for k, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: element {k} is a {type(t).__name__}, not a Tensor")
+    first = tensors[0]
+    return [first] + [_coerce(first, t)[1] for t in tensors[1:]]
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dimension."""
+    return S.Cat.apply(*_sequence(tensors, "cat"), dim=dim)
+
+
+concat = cat
+
+
+def stack(tensors, dim=0):
+    """Join same-shaped tensors along a new dimension."""
+    return S.Stack.apply(*_sequence(tensors, "stack"), dim=dim)
+
+
+# ---- linear algebra --------------------------------------------------------------------------
+def matmul(a, b):
+    """Matrix product: 1-D · 1-D, matrix · vector, matrix · matrix, and batched (broadcast)."""
+    a, b = _coerce(_t(a, "matmul"), _t(b, "matmul"))
+    return L.MatMul.apply(a, b)
+
+
+mm = matmul
+dot = matmul

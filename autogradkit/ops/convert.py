@@ -1,0 +1,28 @@
+"""Copies: to another dtype or device (``to``), or a plain copy (``clone``)."""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd.node import Op
+
+
+class ToCopy(Op):
+    """out = x converted to a dtype and/or device    x̄ = ḡ converted back"""
+    name, op, formula = "ToCopyBackward0", "to", "x̄ = ḡ converted back"
+
+    def forward(self, x, dtype, device):
+        self.in_dtype, self.in_device = x.dtype, backend.device_of(x)
+        return backend.to_device(x, device).astype(dtype, copy=True)
+
+    def backward(self, F, g):
+        return F.to(g, self.in_dtype, self.in_device)
+
+
+class Clone(Op):
+    """out = a copy of x    x̄ = ḡ"""
+    name, op, formula = "CloneBackward0", "clone", "x̄ = ḡ"
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, F, g):
+        return g

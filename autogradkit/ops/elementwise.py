@@ -1,0 +1,313 @@
+"""Elementwise ops. Broadcasting is undone once, in ``Op`` (gradients are summed back to each
+operand's shape), so these rules are written for same-shape operands.
+
+Notation: ``g`` is ḡ = ∂L/∂out, the upstream gradient; each rule returns ḡ · ∂out/∂input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.node import Op
+
+_where = np.where
+
+
+class Add(Op):
+    """out = a + b    ∂out/∂a = 1, ∂out/∂b = 1"""
+    __slots__ = ()
+    name, op, formula = "AddBackward0", "add", "∂/∂a = 1, ∂/∂b = 1"
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, F, g):
+        return g, g
+
+
+class Sub(Op):
+    """out = a − b    ∂out/∂a = 1, ∂out/∂b = −1"""
+    __slots__ = ()
+    name, op, formula = "SubBackward0", "sub", "∂/∂a = 1, ∂/∂b = −1"
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, F, g):
+        return g, -g
+
+
+class Mul(Op):
+    """out = a · b    ∂out/∂a = b, ∂out/∂b = a"""
+    __slots__ = ()
+    name, op, formula = "MulBackward0", "mul", "∂/∂a = b, ∂/∂b = a"
+    save = "inputs"
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, F, g, a, b):
+        na, nb = self._next
+        return (g * b if na is not None else None), (g * a if nb is not None else None)
+
+
+class Div(Op):
+    """out = a / b    ∂out/∂a = 1/b, ∂out/∂b = −a/b²"""
+    __slots__ = ()
+    name, op, formula = "DivBackward0", "div", "∂/∂a = 1/b, ∂/∂b = −a/b²"
+    save = "inputs"
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, F, g, a, b):
+        na, nb = self._next
+        return (g / b if na is not None else None), (-g * a / (b * b) if nb is not None else None)
+
+
+class Neg(Op):
+    """out = −x    ∂out/∂x = −1"""
+    __slots__ = ()
+    name, op, formula = "NegBackward0", "neg", "∂/∂x = −1"
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, F, g):
+        return -g
+
+
+class Pow(Op):
+    """out = xᵖ (p a number)    ∂out/∂x = p·xᵖ⁻¹"""
+    name, op, formula = "PowBackward0", "pow", "∂/∂x = p·x^(p−1)"
+    save = "inputs"
+
+    def forward(self, x, p):
+        self.p = p
+        return x ** p
+
+    def backward(self, F, g, x):
+        p = self.p
+        if p == 0:
+            return g * 0
+        return g * p * x ** (p - 1)
+
+
+class PowTensor(Op):
+    """out = aᵇ    ∂out/∂a = b·aᵇ⁻¹, ∂out/∂b = aᵇ·ln a (taken as 0 where a = 0 and b ≥ 0)"""
+    name, op, formula = "PowBackward1", "pow", "∂/∂a = b·a^(b−1), ∂/∂b = a^b·ln(a)"
+    save = "both"
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, F, g, a, b, out):
+        na, nb = self._next
+        ga = g * b * a ** (b - 1) if na is not None else None
+        gb = None
+        if nb is not None:
+            safe_a = F.where((a == 0) & (b >= 0), 1, a) if not isinstance(a, (int, float)) else a
+            gb = g * out * F.log(safe_a)
+        return ga, gb
+
+
+class Exp(Op):
+    """out = eˣ    ∂out/∂x = eˣ = out"""
+    __slots__ = ()
+    name, op, formula = "ExpBackward0", "exp", "∂/∂x = exp(x) = out"
+    save = "output"
+
+    def forward(self, x):
+        return _xp(x).exp(x)
+
+    def backward(self, F, g, out):
+        return g * out
+
+
+class Log(Op):
+    """out = ln x    ∂out/∂x = 1/x"""
+    __slots__ = ()
+    name, op, formula = "LogBackward0", "log", "∂/∂x = 1/x"
+    save = "inputs"
+
+    def forward(self, x):
+        return _xp(x).log(x)
+
+    def backward(self, F, g, x):
+        return g / x
+
+
+class Sqrt(Op):
+    """out = √x    ∂out/∂x = 1/(2√x) = 1/(2·out)"""
+    __slots__ = ()
+    name, op, formula = "SqrtBackward0", "sqrt", "∂/∂x = 1/(2·out)"
+    save = "output"
+
+    def forward(self, x):
+        return _xp(x).sqrt(x)
+
+    def backward(self, F, g, out):
+        return g / (2 * out)
+
+
+class Abs(Op):
+    """out = |x|    ∂out/∂x = sign(x) (0 at x = 0, PyTorch's choice)"""
+    __slots__ = ()
+    name, op, formula = "AbsBackward0", "abs", "∂/∂x = sign(x)"
+    save = "inputs"
+
+    def forward(self, x):
+        return _xp(x).abs(x)
+
+    def backward(self, F, g, x):
+        return g * F.sign(x)
+
+
+class Sign(Op):
+    """out = sign(x)    ∂out/∂x = 0 (flat almost everywhere)"""
+    __slots__ = ()
+    name, op, formula = "SignBackward0", "sign", "∂/∂x = 0"
+
+    def forward(self, x):
+        return _xp(x).sign(x)
+
+    def backward(self, F, g):
+        return g * 0
+
+
+class Sin(Op):
+    """out = sin x    ∂out/∂x = cos x"""
+    __slots__ = ()
+    name, op, formula = "SinBackward0", "sin", "∂/∂x = cos(x)"
+    save = "inputs"
+
+    def forward(self, x):
+        return _xp(x).sin(x)
+
+    def backward(self, F, g, x):
+        return g * F.cos(x)
+
+
+class Cos(Op):
+    """out = cos x    ∂out/∂x = −sin x"""
+    __slots__ = ()
+    name, op, formula = "CosBackward0", "cos", "∂/∂x = −sin(x)"
+    save = "inputs"
+
+    def forward(self, x):
+        return _xp(x).cos(x)
+
+    def backward(self, F, g, x):
+        return -g * F.sin(x)
+
+
+class Tanh(Op):
+    """out = tanh x    ∂out/∂x = 1 − tanh²x = 1 − out²"""
+    __slots__ = ()
+    name, op, formula = "TanhBackward0", "tanh", "∂/∂x = 1 − out²"
+    save = "output"
+
+    def forward(self, x):
+        return _xp(x).tanh(x)
+
+    def backward(self, F, g, out):
+        return g * (1 - out * out)
+
+
+class Sigmoid(Op):
+    """out = σ(x) = 1/(1 + e⁻ˣ)    ∂out/∂x = σ(x)(1 − σ(x)) = out·(1 − out)
+
+    A primitive rather than a composite: computed as below it never overflows ``exp``."""
+    __slots__ = ()
+    name, op, formula = "SigmoidBackward0", "sigmoid", "∂/∂x = out·(1 − out)"
+    save = "output"
+
+    def forward(self, x):
+        xp = _xp(x)
+        e = xp.exp(-xp.abs(x))                       # in (0, 1]: no overflow
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+    def backward(self, F, g, out):
+        return g * out * (1 - out)
+
+
+class Relu(Op):
+    """out = max(x, 0)    ∂out/∂x = 1 where x > 0, else 0 (0 at x = 0, PyTorch's choice)"""
+    __slots__ = ()
+    name, op, formula = "ReluBackward0", "relu", "∂/∂x = 1 if x > 0 else 0"
+    save = "output"
+
+    def forward(self, x):
+        return _xp(x).maximum(x, 0)
+
+    def backward(self, F, g, out):
+        return g * (out > 0)
+
+
+class Clamp(Op):
+    """out = min(max(x, lo), hi)    ∂out/∂x = 1 where lo ≤ x ≤ hi, else 0"""
+    name, op, formula = "ClampBackward1", "clamp", "∂/∂x = 1 if lo ≤ x ≤ hi else 0"
+
+    def forward(self, x, lo=None, hi=None):
+        xp = _xp(x)
+        out = x
+        mask = True
+        if lo is not None:
+            out = xp.maximum(out, lo)
+            mask = x >= lo
+        if hi is not None:
+            out = xp.minimum(out, hi)
+            mask = mask & (x <= hi)
+        self.mask = mask
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, F, g):
+        return g * self.mask
+
+
+class Maximum(Op):
+    """out = max(a, b)    the gradient goes to the larger; on a tie each gets half (PyTorch)"""
+    __slots__ = ()
+    name, op, formula = "MaximumBackward0", "maximum", "∂/∂a = [a > b] + ½[a = b]"
+    save = "inputs"
+
+    def forward(self, a, b):
+        return _xp(a).maximum(a, b)
+
+    def backward(self, F, g, a, b):
+        half = (a == b) * 0.5
+        return g * ((a > b) + half), g * ((a < b) + half)
+
+
+class Minimum(Op):
+    """out = min(a, b)    the gradient goes to the smaller; on a tie each gets half (PyTorch)"""
+    __slots__ = ()
+    name, op, formula = "MinimumBackward0", "minimum", "∂/∂a = [a < b] + ½[a = b]"
+    save = "inputs"
+
+    def forward(self, a, b):
+        return _xp(a).minimum(a, b)
+
+    def backward(self, F, g, a, b):
+        half = (a == b) * 0.5
+        return g * ((a < b) + half), g * ((a > b) + half)
+
+
+class Where(Op):
+    """out = a where cond else b    ∂out/∂a = [cond], ∂out/∂b = [not cond]"""
+    name, op, formula = "WhereBackward0", "where", "∂/∂a = [cond], ∂/∂b = [¬cond]"
+
+    def forward(self, cond, a, b):
+        self.cond = cond
+        return _xp(cond).where(cond, a, b)
+
+    def backward(self, F, g):
+        cond = self.cond
+        return None, F.where(cond, g, 0), F.where(cond, 0, g)
+
+
+def _xp(x):
+    """The array module of ``x`` (numpy, or CuPy for GPU arrays)."""
+    if type(x) is np.ndarray:
+        return np
+    from ..backend import array_module
+    return array_module(x)

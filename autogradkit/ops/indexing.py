@@ -1,0 +1,86 @@
+"""Indexing: ``x[key]`` with integers, slices, ``None``, ``...``, integer arrays (repeats allowed)
+and boolean masks — numpy's rules, which are PyTorch's.
+
+The gradient puts ḡ back where the selected elements came from, into zeros elsewhere. With an
+integer array an element can be picked several times: its gradient is then the *sum* of the
+picks' gradients (``add.at``), not the last one written.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.node import Op
+from .elementwise import _xp
+
+
+_BASIC = (int, np.integer, slice, type(None), type(Ellipsis))
+
+
+def normalize_key(key, like):
+    """Turn tensors and lists inside an index into arrays on the indexed tensor's device.
+
+    Returns the key and what kind of indexing it is: "basic" (ints, slices: a view),
+    "mask" (boolean arrays) or "advanced" (integer arrays: picks may repeat).
+    """
+    from ..tensor import Tensor
+    xp = _xp(like)
+    parts = key if isinstance(key, tuple) else (key,)
+    out, kind = [], "basic"
+    for k in parts:
+        if isinstance(k, Tensor):
+            k = k._data
+        elif isinstance(k, (list, bool)):
+            k = np.asarray(k)
+        if not isinstance(k, _BASIC):
+            if k.dtype.kind == "b":
+                kind = "mask" if kind == "basic" else kind
+            elif k.dtype.kind in "iu":
+                kind = "advanced"
+            else:
+                raise IndexError(f"index: tensors used as indices must be integer or bool, got "
+                                 f"{k.dtype}; convert with .long()")
+            if xp is not np and type(k) is np.ndarray:
+                k = xp.asarray(k)
+        out.append(k)
+    return (tuple(out) if isinstance(key, tuple) else out[0]), kind
+
+
+class GetItem(Op):
+    """out = x[key]    x̄ = zeros with ḡ added at key (repeated indices add up)"""
+    name, op, formula = "IndexBackward0", "index", "x̄ = zeros; x̄[key] += ḡ"
+    is_view = True
+
+    def forward(self, x, key):
+        key, kind = normalize_key(key, x)
+        self.key, self.in_shape = key, x.shape
+        self.accumulate = kind == "advanced"
+        self.is_view = kind == "basic"
+        if kind == "basic":
+            parts = key if isinstance(key, tuple) else (key,)
+            self.name = "SelectBackward0" if any(isinstance(k, (int, np.integer)) for k in parts) \
+                else "SliceBackward0"
+        try:
+            return x[key]
+        except IndexError as exc:
+            raise IndexError(f"index: {exc} (indexing a tensor of shape {tuple(x.shape)})") from None
+
+    def backward(self, F, g):
+        return F.index_add(self.in_shape, self.key, g, self.accumulate)
+
+
+class IndexAdd(Op):
+    """out = zeros(shape) with g added at key — the backward of indexing, as an op of its own so
+    that a differentiable backward (create_graph) can differentiate it again: ḡ_g = ḡ[key]."""
+    name, op, formula = "IndexPutBackward0", "index_add", "ḡ_in = ḡ[key]"
+
+    def forward(self, g, shape, key, accumulate):
+        self.key = key
+        z = _xp(g).zeros(shape, dtype=g.dtype)
+        if accumulate:
+            _xp(g).add.at(z, key, g)
+        else:
+            z[key] = g
+        return z
+
+    def backward(self, F, g):
+        return g[self.key]

@@ -1,0 +1,134 @@
+"""In-place ops: ``add_``, ``sub_``, ``mul_``, ``div_``, ``zero_``, ``fill_``, ``copy_``, ``clamp_``
+and ``x[key] = v``. Each changes the tensor's numbers where they are and bumps its version counter.
+
+Rules (PyTorch's):
+* nothing is changed when the op fails (shape or dtype checks come first);
+* a leaf that requires grad cannot be changed in place while graphs are recorded (wrap the
+  update in ``no_grad()``, as optimizers do);
+* a non-leaf changed in place gets a new ``grad_fn`` ("rebased history"); any node that saved the
+  old value notices the version bump and refuses to backward with a clear message.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.grad_mode import GradMode, no_grad
+from ..tensor import Tensor, _coerce
+from .elementwise import _xp
+
+_UFUNC = {"add_": "add", "sub_": "subtract", "mul_": "multiply", "div_": "true_divide"}
+_OUT_OF_PLACE = {"add_": lambda a, b: a + b, "sub_": lambda a, b: a - b,
+                 "mul_": lambda a, b: a * b, "div_": lambda a, b: a / b}
+
+
+def _check_leaf(t, op):
+    if GradMode.enabled and t._requires_grad and t._grad_fn is None:
+        raise RuntimeError(
+            f"{op}: a leaf tensor that requires grad is being changed in place. Do the update "
+            "inside `with autogradkit.no_grad():` (as optimizers do), or work on a .clone().")
+
+
+def _tracking(t, other):
+    return GradMode.enabled and (t._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
+
+
+def _rebase(t, result, op):
+    """t takes result's numbers (in place) and result's history."""
+    if t._base is not None:
+        raise RuntimeError(
+            f"{op}: changing a view of another tensor in place while recording a graph is not "
+            "supported by autogradkit; compute the new value out of place instead.")
+    if tuple(result._data.shape) != tuple(t._data.shape):
+        raise ValueError(f"{op}: the result has shape {tuple(result._data.shape)} but the tensor "
+                         f"being changed has shape {tuple(t._data.shape)}; in-place ops can't change a "
+                         "tensor's shape")
+    t._data[...] = result._data
+    t._vc[0] += 1
+    t._grad_fn = result._grad_fn
+    t._requires_grad = result._requires_grad
+    return t
+
+
+def inplace(t, op, other, alpha=1):
+    _check_leaf(t, op)
+    if isinstance(other, Tensor) and type(other._data) is not type(t._data):
+        raise RuntimeError(f"{op}: tensors are on different devices ({t.device} and {other.device})")
+    if alpha != 1:
+        other = other * alpha
+    if _tracking(t, other):
+        old = Tensor._make(t._data.copy(), t._grad_fn, t._requires_grad)
+        old._accum = t._accum
+        return _rebase(t, _OUT_OF_PLACE[op](old, other), op)
+    b = other._data if isinstance(other, Tensor) else other
+    xp = _xp(t._data)
+    try:
+        getattr(xp, _UFUNC[op])(t._data, b, out=t._data, casting="same_kind")
+    except (ValueError, TypeError) as exc:
+        bshape = tuple(getattr(b, "shape", ()))
+        bdt = getattr(b, "dtype", type(b).__name__)
+        raise type(exc)(
+            f"{op}: can't write the result into the tensor (shape {tuple(t._data.shape)}, "
+            f"{t._data.dtype}) with the other operand of shape {bshape}, {bdt}: the result must "
+            f"broadcast to the tensor's own shape and keep its dtype ({exc})") from None
+    t._vc[0] += 1
+    return t
+
+
+def fill_(t, value, op):
+    _check_leaf(t, op)
+    if isinstance(value, Tensor):
+        if value._data.size != 1:
+            raise ValueError(f"{op}: expects a number or a one-element tensor, got shape "
+                             f"{tuple(value._data.shape)}")
+        value = value.item()
+    t._data[...] = value
+    t._vc[0] += 1
+    if GradMode.enabled and t._grad_fn is not None:
+        t._grad_fn = None       # its value no longer depends on anything
+        t._requires_grad = False
+    return t
+
+
+def copy_(t, src):
+    _check_leaf(t, "copy_")
+    if not isinstance(src, Tensor):
+        src = Tensor._make(np.asarray(src))
+    if _tracking(t, src):
+        moved = src.to(device=t.device, dtype=t.dtype)
+        return _rebase(t, moved.expand(*t._data.shape), "copy_")
+    from ..backend import to_device
+    data = to_device(src._data, t.device)
+    try:
+        _xp(t._data).copyto(t._data, data, casting="unsafe")
+    except ValueError as exc:
+        raise ValueError(f"copy_: a source of shape {tuple(src._data.shape)} can't be copied into a "
+                         f"tensor of shape {tuple(t._data.shape)} ({exc})") from None
+    t._vc[0] += 1
+    return t
+
+
+def clamp_(t, lo, hi):
+    _check_leaf(t, "clamp_")
+    if GradMode.enabled and t._requires_grad:
+        old = Tensor._make(t._data.copy(), t._grad_fn, True)
+        return _rebase(t, old.clamp(lo, hi), "clamp_")
+    _xp(t._data).clip(t._data, lo, hi, out=t._data)
+    t._vc[0] += 1
+    return t
+
+
+def setitem_(t, key, value):
+    """``t[key] = value``: allowed when no graph is involved."""
+    from .indexing import normalize_key
+    if _tracking(t, value):
+        raise RuntimeError(
+            "index assignment (t[key] = value) on a tensor that is part of a graph is not supported "
+            "by autogradkit; build the new tensor out of place (e.g. with where(mask, value, t)), or "
+            "do it under no_grad() if no gradient should flow through it.")
+    key, _ = normalize_key(key, t._data)
+    v = value._data if isinstance(value, Tensor) else value
+    try:
+        t._data[key] = v
+    except (ValueError, IndexError, TypeError) as exc:
+        raise type(exc)(f"index assignment: {exc} (tensor of shape {tuple(t._data.shape)})") from None
+    t._vc[0] += 1

@@ -1,0 +1,193 @@
+"""Reductions: ``sum``, ``mean``, ``max``/``min``, ``var``/``std``, and the softmax family.
+
+A reduction's gradient is the upstream gradient spread back over the reduced axes: reshaped so
+the reduced axes have size 1 again (``keep_shape``), then broadcast to the input's shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.node import Op
+from .elementwise import _xp
+
+
+def normalize_dims(dim, ndim, op):
+    """``dim`` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    n = max(ndim, 1)
+    for d in dims:
+        if not isinstance(d, (int, np.integer)):
+            raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {d!r}")
+        if not -n <= d < n:
+            raise IndexError(f"{op}: dimension {d} is out of range for a tensor with {ndim} "
+                             f"dimension{'s' if ndim != 1 else ''} (valid: {-n} to {n - 1})")
+        out.append(int(d) % n)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dimension listed twice in {dim!r}")
+    return tuple(sorted(out)) if ndim else ()
+
+
+class _Reduction(Op):
+    """Shared bookkeeping: which axes are reduced and the input's shape with them kept as 1."""
+
+    def _setup(self, x, dim, keepdim, op):
+        axes = normalize_dims(dim, x.ndim, op)
+        self.axes, self.keepdim, self.in_shape = axes, keepdim, x.shape
+        self.keep_shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+        return axes
+
+    def _spread(self, F, g):
+        """Upstream gradient back to the input's shape (reduced axes broadcast)."""
+        return F.expand(g.reshape(self.keep_shape), self.in_shape)
+
+
+class Sum(_Reduction):
+    """out = Σᵢ xᵢ    ∂out/∂xᵢ = 1: every element gets the upstream gradient"""
+    name, op, formula = "SumBackward1", "sum", "∂/∂xᵢ = 1"
+
+    def forward(self, x, dim=None, keepdim=False):
+        if dim is None:
+            self.name = "SumBackward0"
+        return x.sum(axis=self._setup(x, dim, keepdim, "sum"), keepdims=keepdim)
+
+    def backward(self, F, g):
+        return self._spread(F, g)
+
+
+class Mean(_Reduction):
+    """out = (1/n) Σᵢ xᵢ    ∂out/∂xᵢ = 1/n"""
+    name, op, formula = "MeanBackward1", "mean", "∂/∂xᵢ = 1/n"
+
+    def forward(self, x, dim=None, keepdim=False):
+        if dim is None:
+            self.name = "MeanBackward0"
+        if x.dtype.kind not in "fc":
+            raise TypeError(f"mean: needs a floating-point tensor, got {x.dtype}; convert it "
+                            "first with .float()")
+        axes = self._setup(x, dim, keepdim, "mean")
+        self.n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        return x.mean(axis=axes, keepdims=keepdim)
+
+    def backward(self, F, g):
+        return self._spread(F, g) / self.n
+
+
+class MaxAll(_Reduction):
+    """out = max(x)    ∂out/∂xᵢ = 1/k for each of the k elements equal to the max (PyTorch's rule)"""
+    name, op, formula = "MaxBackward1", "max", "∂/∂xᵢ = [xᵢ = max]/#ties"
+    save = "both"
+    reducer = "max"
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError(f"{self.reducer}: the tensor is empty; there is no {self.reducer}imum")
+        self._setup(x, None, False, self.reducer)
+        return getattr(x, self.reducer)()
+
+    def backward(self, F, g, x, out):
+        mask = x == out
+        return g * mask / float(mask.sum())
+
+
+class MinAll(MaxAll):
+    """out = min(x)    ∂out/∂xᵢ = 1/k for each of the k elements equal to the min"""
+    name, formula, op = "MinBackward1", "∂/∂xᵢ = [xᵢ = min]/#ties", "min"
+    reducer = "min"
+
+
+class MaxDim(_Reduction):
+    """out = max over ``dim``    the gradient goes to the element whose index is returned
+    (the first maximum along ``dim``)"""
+    name, op, formula = "MaxBackward0", "max", "∂/∂xᵢ = [i = argmax]"
+    arg = "argmax"
+
+    def forward(self, x, dim, keepdim=False):
+        (axis,) = self._setup(x, dim, True, self.op)
+        if x.shape and x.shape[axis] == 0:
+            raise ValueError(f"{self.op}: cannot reduce over an empty dimension {dim}")
+        xp = _xp(x)
+        idx = getattr(x, self.arg)(axis=axis)
+        idx_k = xp.expand_dims(idx, axis) if x.ndim else idx
+        self.indices = idx if not keepdim else idx_k
+        positions = xp.arange(x.shape[axis]).reshape([-1 if i == axis else 1 for i in range(x.ndim)])
+        self.onehot = positions == idx_k
+        values = xp.take_along_axis(x, idx_k, axis=axis) if x.ndim else x
+        return values if keepdim else values.reshape(idx.shape)
+
+    def backward(self, F, g):
+        return g.reshape(self.keep_shape) * self.onehot
+
+
+class MinDim(MaxDim):
+    """out = min over ``dim``    the gradient goes to the (first) minimum along ``dim``"""
+    name, op, formula = "MinBackward0", "min", "∂/∂xᵢ = [i = argmin]"
+    arg = "argmin"
+
+
+class Var(_Reduction):
+    """out = Σ(x − x̄)² / (n − c)    ∂out/∂xᵢ = 2(xᵢ − x̄)/(n − c)"""
+    name, op, formula = "VarBackward0", "var", "∂/∂xᵢ = 2(xᵢ − mean)/(n − c)"
+    save = "inputs"
+
+    def forward(self, x, dim=None, correction=1, keepdim=False):
+        axes = self._setup(x, dim, keepdim, "var")
+        n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        self.denom = max(n - correction, 0)
+        centered = x - x.mean(axis=axes, keepdims=True)
+        return (centered * centered).sum(axis=axes, keepdims=keepdim) / self.denom
+
+    def backward(self, F, g, x):
+        centered = x - x.mean(axis=self.axes, keepdims=True)
+        return g.reshape(self.keep_shape) * centered * (2 / self.denom)
+
+
+class LogSumExp(_Reduction):
+    """out = log Σ exp(xᵢ), computed as m + log Σ exp(xᵢ − m) with m = max x (no overflow)
+    ∂out/∂xᵢ = exp(xᵢ − out) = softmax(x)ᵢ.  A fused rule, for stability."""
+    name, op, formula = "LogsumexpBackward0", "logsumexp", "∂/∂xᵢ = exp(xᵢ − out) = softmax(x)ᵢ"
+    save = "both"
+
+    def forward(self, x, dim, keepdim=False):
+        axes = self._setup(x, dim, keepdim, "logsumexp")
+        xp = _xp(x)
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in axes])
+
+    def backward(self, F, g, x, out):
+        return g.reshape(self.keep_shape) * F.exp(x - out.reshape(self.keep_shape))
+
+
+class Softmax(Op):
+    """yᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)  (shifted by the max: no overflow)
+    ∂L/∂xᵢ = yᵢ (ḡᵢ − Σⱼ ḡⱼ yⱼ)"""
+    name, op, formula = "SoftmaxBackward0", "softmax", "x̄ = y·(ḡ − Σ ḡ·y)"
+    save = "output"
+
+    def forward(self, x, dim):
+        (self.axis,) = normalize_dims(dim, x.ndim, "softmax") or (0,)
+        xp = _xp(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, F, g, y):
+        return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Op):
+    """yᵢ = xᵢ − logsumexp(x)    ∂L/∂xᵢ = ḡᵢ − softmax(x)ᵢ Σⱼ ḡⱼ  (fused, for stability)"""
+    name, op, formula = "LogSoftmaxBackward0", "log_softmax", "x̄ = ḡ − exp(y)·Σ ḡ"
+    save = "output"
+
+    def forward(self, x, dim):
+        (self.axis,) = normalize_dims(dim, x.ndim, "log_softmax") or (0,)
+        xp = _xp(x)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, F, g, y):
+        return g - F.exp(y) * g.sum(axis=self.axis, keepdims=True)

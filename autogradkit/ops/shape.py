@@ -1,0 +1,143 @@
+"""Ops that move numbers around without changing them: reshape, permute, expand, cat, stack.
+
+Their gradients move the upstream gradient back the same way: reshape it back, permute it back,
+sum it over the expanded axes, or cut it into the pieces that were joined.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.node import Op
+from .elementwise import _xp
+from .reduce import normalize_dims
+
+
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+class Reshape(Op):
+    """out = x with a new shape (same numbers, same order)    x̄ = ḡ reshaped back"""
+    name, op, formula = "ViewBackward0", "reshape", "x̄ = ḡ.reshape(x.shape)"
+    is_view = True
+
+    def forward(self, x, shape):
+        self.in_shape = x.shape
+        shape = tuple(int(s) for s in shape)
+        if shape.count(-1) > 1:
+            raise ValueError(f"{self.op}: only one dimension can be -1 (inferred), got {shape}")
+        known = _numel(s for s in shape if s != -1)
+        if -1 in shape:
+            if known == 0 or x.size % known:
+                raise ValueError(f"{self.op}: cannot reshape a tensor of shape {tuple(x.shape)} "
+                                 f"({x.size} elements) into shape {shape}")
+            shape = tuple(x.size // known if s == -1 else s for s in shape)
+        elif known != x.size:
+            raise ValueError(f"{self.op}: cannot reshape a tensor of shape {tuple(x.shape)} "
+                             f"({x.size} elements) into shape {shape} ({known} elements)")
+        return x.reshape(shape)
+
+    def backward(self, F, g):
+        return g.reshape(self.in_shape)
+
+
+class Squeeze(Reshape):
+    name, op = "SqueezeBackward0", "squeeze"
+
+
+class Unsqueeze(Reshape):
+    name, op = "UnsqueezeBackward0", "unsqueeze"
+
+
+class Permute(Op):
+    """out = x with its axes reordered    x̄ = ḡ with the inverse reordering"""
+    name, op, formula = "PermuteBackward0", "permute", "x̄ = ḡ permuted back"
+    is_view = True
+
+    def forward(self, x, dims):
+        dims = tuple(int(d) for d in dims)
+        if len(dims) != x.ndim:
+            raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor with {x.ndim} "
+                             "dimensions; list every dimension once")
+        axes = normalize_dims(dims, x.ndim, "permute")
+        dims = tuple(d % max(x.ndim, 1) for d in dims)
+        del axes
+        self.inverse = tuple(int(i) for i in np.argsort(dims))
+        return x.transpose(dims)
+
+    def backward(self, F, g):
+        return F.permute(g, self.inverse)
+
+
+class Transpose(Permute):
+    name, op = "TransposeBackward0", "transpose"
+
+
+class Expand(Op):
+    """out = x broadcast to a larger shape (no copy)    x̄ = ḡ summed over the broadcast axes"""
+    name, op, formula = "ExpandBackward0", "expand", "x̄ = ḡ summed over expanded axes"
+    is_view = True
+
+    def forward(self, x, shape):
+        shape = tuple(int(s) for s in shape)
+        lead = len(shape) - x.ndim
+        if lead < 0:
+            raise ValueError(f"expand: the target shape {shape} has fewer dimensions than the "
+                             f"tensor's shape {tuple(x.shape)}")
+        full = tuple(x.shape[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(shape))
+        for i, s in enumerate(x.shape):
+            if s != 1 and s != full[lead + i]:
+                raise ValueError(f"expand: the tensor's shape {tuple(x.shape)} cannot be expanded to "
+                                 f"{shape}: dimension {lead + i} has size {s}, not 1 or {full[lead + i]}")
+        return _xp(x).broadcast_to(x, full)
+
+    def backward(self, F, g):
+        return g          # Op sums it back to the input's shape
+
+
+class Cat(Op):
+    """out = the inputs joined along ``dim``    each input's gradient is its slice of ḡ"""
+    name, op, formula = "CatBackward0", "cat", "x̄ₖ = ḡ[slice of xₖ]"
+
+    def forward(self, *arrays, dim=0):
+        if not arrays:
+            raise ValueError("cat: expected a non-empty list of tensors")
+        ref = arrays[0]
+        (axis,) = normalize_dims(dim, ref.ndim, "cat")
+        for k, a in enumerate(arrays):
+            if a.ndim != ref.ndim or any(s != r for i, (s, r) in enumerate(zip(a.shape, ref.shape)) if i != axis):
+                raise ValueError(f"cat: tensors must have the same shape except in dimension {dim}; "
+                                 f"tensor 0 has shape {tuple(ref.shape)} and tensor {k} has shape {tuple(a.shape)}")
+        self.axis = axis
+        self.sizes = [a.shape[axis] for a in arrays]
+        return _xp(ref).concatenate(arrays, axis=axis)
+
+    def backward(self, F, g):
+        grads, start = [], 0
+        lead = (slice(None),) * self.axis
+        for n in self.sizes:
+            grads.append(g[lead + (slice(start, start + n),)])
+            start += n
+        return tuple(grads)
+
+
+class Stack(Op):
+    """out = the inputs stacked along a new ``dim``    input k's gradient is ḡ[..., k, ...]"""
+    name, op, formula = "StackBackward0", "stack", "x̄ₖ = ḡ[k along dim]"
+
+    def forward(self, *arrays, dim=0):
+        if not arrays:
+            raise ValueError("stack: expected a non-empty list of tensors")
+        for k, a in enumerate(arrays):
+            if a.shape != arrays[0].shape:
+                raise ValueError(f"stack: all tensors must have the same shape; tensor 0 has shape "
+                                 f"{tuple(arrays[0].shape)} and tensor {k} has shape {tuple(a.shape)}")
+        (self.axis,) = normalize_dims(dim, arrays[0].ndim + 1, "stack")
+        return _xp(arrays[0]).stack(arrays, axis=self.axis)
+
+    def backward(self, F, g):
+        lead = (slice(None),) * self.axis
+        return tuple(g[lead + (k,)] for k in range(len(self._next)))
