@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from .grad_mode import GradMode
+
+_ndarray = np.ndarray
 from .math import TENSOR_MATH, NUMPY_MATH, math_for
 from .node import AccumulateGrad
 from . import node as _node
@@ -110,10 +112,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     if nxt is None:
                         continue
                     if g is not None:
+                        if g.__class__ is not _ndarray and isinstance(g, np.generic):
+                            g = np.asarray(g)       # numpy turns 0-d results into scalars
                         if nxt in pending:
                             before = pending[nxt]
                             after = before + g
-                            if after.__class__ is np.float64 or isinstance(after, np.generic):
+                            if after.__class__ is not _ndarray and isinstance(after, np.generic):
                                 after = np.asarray(after)
                             pending[nxt] = after
                             if tracer is not None:

@@ -55,21 +55,25 @@ class Node:
         return f"<{self.name}>"
 
 
-class _HookHandle:
-    def __init__(self, hooks, hook):
-        self._hooks, self._hook = weakref.ref(hooks), hook
+class RemovableHandle:
+    """Returned by ``register_hook``; ``.remove()`` unregisters the hook."""
+
+    def __init__(self, node, hook):
+        self._node, self._hook = weakref.ref(node), hook     # weak: a handle keeps no graph alive
 
     def remove(self):
-        hooks = self._hooks()
-        if hooks is not None and self._hook in hooks:
-            hooks.remove(self._hook)
+        node = self._node()
+        if node is not None and node._hooks and self._hook in node._hooks:
+            node._hooks.remove(self._hook)
 
 
 def _add_hook(node, hook):
+    if not callable(hook):
+        raise TypeError(f"register_hook: expected a function, got {type(hook).__name__}")
     if node._hooks is None:
         node._hooks = []
     node._hooks.append(hook)
-    return _HookHandle(node._hooks, hook)
+    return RemovableHandle(node, hook)
 
 
 class AccumulateGrad(Node):
@@ -147,36 +151,34 @@ class Op(Node):
             raise _op_error(cls, inputs, exc) from exc
         if isinstance(out, _generic):
             out = np.asarray(out)
-        if not GradMode.enabled:
-            return Tensor._make(out)
         nexts = []
         record = False
-        for x in inputs:
-            if isinstance(x, Tensor) and x._requires_grad:
-                nexts.append(x._grad_fn or x._accumulator())
-                record = True
-            else:
-                nexts.append(None)
-        if not record:
-            return Tensor._make(out)
-        if out.dtype.kind not in _FLOAT_KINDS:
-            return Tensor._make(out)   # e.g. an integer result: no gradient flows through it
-        node._next = tuple(nexts)
-        node._hooks = node._retain = None
-        node._in_meta = tuple((a.shape, a.dtype) if isinstance(x, Tensor) else None
-                              for x, a in zip(inputs, arrays))
-        result = Tensor._make(out, node, True)
-        save = cls.save
-        if save is not None:
-            if save != "output":
-                node._saved = inputs
-                node._versions = tuple(x._vc[0] if isinstance(x, Tensor) else 0 for x in inputs)
-            if save != "inputs":
-                node._out = out
-                node._out_vc = result._vc
+        if GradMode.enabled:
+            for x in inputs:
+                if isinstance(x, Tensor) and x._requires_grad:
+                    nexts.append(x._grad_fn or x._accumulator())
+                    record = True
+                else:
+                    nexts.append(None)
+        if not record or out.dtype.kind not in _FLOAT_KINDS:   # (no gradient through integers)
+            result = _make(out)
+        else:
+            node._next = tuple(nexts)
+            node._hooks = node._retain = None
+            node._in_meta = tuple((a.shape, a.dtype) if isinstance(x, Tensor) else None
+                                  for x, a in zip(inputs, arrays))
+            result = _make(out, node, True)
+            save = cls.save
+            if save is not None:
+                if save != "output":
+                    node._saved = inputs
+                    node._versions = tuple(x._vc[0] if isinstance(x, Tensor) else 0 for x in inputs)
+                if save != "inputs":
+                    node._out = out
+                    node._out_vc = result._vc
         if node.is_view and out.base is not None:
             base = inputs[0]
-            result._vc = base._vc       # a view shares its base's version counter
+            result._vc = base._vc       # a view shares its base's version counter (in every mode)
             result._base = base
         return result
 

@@ -66,7 +66,7 @@ def inplace(t, op, other, alpha=1):
     except (ValueError, TypeError) as exc:
         bshape = tuple(getattr(b, "shape", ()))
         bdt = getattr(b, "dtype", type(b).__name__)
-        raise type(exc)(
+        raise (TypeError if isinstance(exc, TypeError) else ValueError)(
             f"{op}: can't write the result into the tensor (shape {tuple(t._data.shape)}, "
             f"{t._data.dtype}) with the other operand of shape {bshape}, {bdt}: the result must "
             f"broadcast to the tensor's own shape and keep its dtype ({exc})") from None
