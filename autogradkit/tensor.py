@@ -44,7 +44,7 @@ class Size(tuple):
 class Tensor:
     # Every tensor sets these four; the rarely-set ones below live in the instance dict only
     # when set (a chain of small ops is dominated by this bookkeeping, so it is kept lean).
-    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_vc", "__dict__", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_vcs", "__dict__", "__weakref__")
     _grad = None        # the gradient tensor (leaves, and non-leaves that retain it)
     _accum = None       # a leaf's AccumulateGrad node, made on first use
     _base = None        # for a view: the tensor whose numbers it shares
@@ -54,7 +54,7 @@ class Tensor:
         from .creation import _as_array
         self._data = _as_array(data, dtype, device)
         self._grad_fn = None
-        self._vc = [0]
+        self._vcs = None
         self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -66,8 +66,18 @@ class Tensor:
         t._data = data
         t._requires_grad = requires_grad
         t._grad_fn = grad_fn
-        t._vc = [0]
+        t._vcs = None
         return t
+
+    @property
+    def _vc(self):
+        """The version counter, ``[n]``: shared by a tensor and its views, bumped by every in-place
+        change. Made on first need (most tensors are never changed in place, nor saved with a
+        need to check: no counter means version 0)."""
+        vc = self._vcs
+        if vc is None:
+            vc = self._vcs = [0]
+        return vc
 
     # ---- autograd attributes ------------------------------------------------------------
     @property
@@ -158,7 +168,7 @@ class Tensor:
     def detach(self):
         """The same numbers (shared, not copied) without history: a new leaf."""
         t = Tensor._make(self._data)
-        t._vc = self._vc
+        t._vcs = self._vc
         return t
 
     def detach_(self):
@@ -181,7 +191,8 @@ class Tensor:
 
     @property
     def _version(self):
-        return self._vc[0]
+        vc = self._vcs
+        return 0 if vc is None else vc[0]
 
     # ---- description --------------------------------------------------------------------
     @property

@@ -104,7 +104,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 F = TENSOR_MATH if create_graph else (
                     NUMPY_MATH if grad.__class__ is np.ndarray else math_for(grad))
                 grads = node._run_backward(F, grad, create_graph)
-                if not retain_graph:
+                if not retain_graph and node.save is not None:
                     node._release()
                 if tracer is not None:
                     tracer.step(node, grad, grads)

@@ -54,6 +54,7 @@ class CustomNode(Node):
     __slots__ = ("_fn", "ctx", "_saved", "_versions", "_out", "_out_vc", "_needs", "_in_meta",
                  "_released", "name")
     formula = "user-defined backward"
+    save = "custom"
 
     def _unpack_saved(self):
         Tensor = _node.Tensor
@@ -62,7 +63,7 @@ class CustomNode(Node):
         values = []
         for i, (x, v) in enumerate(zip(self._saved, self._versions)):
             if isinstance(x, Tensor):
-                if x._vc[0] != v:
+                if x._version != v:
                     raise _inplace_error(self, f"saved tensor {i}", x, v)
             values.append(x)
         return tuple(values)
@@ -138,6 +139,6 @@ class Function:
         node._in_meta = tuple((tuple(a._data.shape), a._data.dtype) if isinstance(a, Tensor) else None
                               for a in args)
         node._saved = tuple(ctx._to_save)
-        node._versions = tuple(x._vc[0] if isinstance(x, Tensor) else 0 for x in node._saved)
+        node._versions = tuple(x._version if isinstance(x, Tensor) else None for x in node._saved)
         result = Tensor._make(out._data, node, True)
         return result

@@ -172,13 +172,13 @@ class Op(Node):
             if save is not None:
                 if save != "output":
                     node._saved = inputs
-                    node._versions = tuple(x._vc[0] if isinstance(x, Tensor) else 0 for x in inputs)
+                    node._versions = tuple(x._version if isinstance(x, Tensor) else None for x in inputs)
                 if save != "inputs":
                     node._out = out
                     node._out_vc = result._vc
         if node.is_view and out.base is not None:
             base = inputs[0]
-            result._vc = base._vc       # a view shares its base's version counter (in every mode)
+            result._vcs = base._vc      # a view shares its base's version counter (in every mode)
             result._base = base
         return result
 
@@ -198,14 +198,15 @@ class Op(Node):
             out = np.asarray(out)
         if not (x._requires_grad and GradMode.enabled):
             return _make(out)
-        node._next = (x._grad_fn or x._accumulator(),)
+        node._next = (x._grad_fn or x._accum or x._accumulator(),)
         node._hooks = node._retain = node._in_meta = None
         result = _make(out, node, True)
         save = cls.save
         if save is not None:
             if save != "output":
                 node._saved = (x,)
-                node._versions = (x._vc[0],)
+                vc = x._vcs
+                node._versions = (0 if vc is None else vc[0],)
             if save != "inputs":
                 node._out = out
                 node._out_vc = result._vc
@@ -231,22 +232,26 @@ class Op(Node):
         rb = tb and b._requires_grad
         if not ((ra or rb) and GradMode.enabled):
             return _make(out)
-        node._next = ((a._grad_fn or a._accumulator()) if ra else None,
-                      (b._grad_fn or b._accumulator()) if rb else None)
+        node._next = ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
+                      (b._grad_fn or b._accum or b._accumulator()) if rb else None)
         node._hooks = node._retain = None
-        shape, dtype = out.shape, out.dtype
-        if (ta and (da.shape != shape or da.dtype != dtype)) or \
-                (tb and (db.shape != shape or db.dtype != dtype)):
-            node._in_meta = ((da.shape, da.dtype) if ta else None,
-                             (db.shape, db.dtype) if tb else None)
+        # Gradients come back in the output's shape and dtype; remember the inputs' own only
+        # when they differ (broadcasting or type promotion happened), so Op can undo it.
+        if ta and tb:
+            plain = da.shape == db.shape and da.dtype is db.dtype
         else:
-            node._in_meta = None
+            plain = (da if ta else db).dtype is out.dtype
+        node._in_meta = None if plain else ((da.shape, da.dtype) if ta else None,
+                                            (db.shape, db.dtype) if tb else None)
         result = _make(out, node, True)
         save = cls.save
         if save is not None:
             if save != "output":
                 node._saved = (a, b)
-                node._versions = (a._vc[0] if ta else 0, b._vc[0] if tb else 0)
+                va = a._vcs if ta else None
+                vb = b._vcs if tb else None
+                node._versions = ((0 if va is None else va[0]) if ta else None,
+                                  (0 if vb is None else vb[0]) if tb else None)
             if save != "inputs":
                 node._out = out
                 node._out_vc = result._vc
@@ -254,45 +259,49 @@ class Op(Node):
 
     # -- replaying ----------------------------------------------------------------------------
     def _unpack(self, create_graph):
-        """The saved values for ``backward``: arrays on the fast path, tensors with create_graph."""
+        """The saved values for ``backward``: arrays on the fast path, tensors with create_graph.
+
+        Each saved tensor's version is compared with the version it had when saved: a mismatch
+        means it was changed in place since, and the gradient would be silently wrong.
+        """
         save = self.save
-        if save is None:
-            return ()
-        if save == "output" and not create_graph:
-            out = self._out
-            if out is None:
-                raise _released_error(self)
-            if self._out_vc[0] != 0:
-                raise _inplace_error(self, "its output", out, 0, self._out_vc[0])
-            return (out,)
         values = []
         if save != "output":
             saved = self._saved
             if saved is None:
                 raise _released_error(self)
-            for i, (x, v) in enumerate(zip(saved, self._versions)):
-                if isinstance(x, Tensor):
-                    if x._vc[0] != v:
-                        raise _inplace_error(self, f"input {i}", x, v)
-                    values.append(x if create_graph else x._data)
-                else:
+            i = 0
+            for x, v in zip(saved, self._versions):
+                if v is None:                   # a plain number
                     values.append(x)
+                elif x._vcs is not None and x._vcs[0] != v:
+                    raise _inplace_error(self, f"input {i}", x, v)
+                else:
+                    values.append(x if create_graph else x._data)
+                i += 1
         if save != "inputs":
             out = self._out
             if out is None:
                 raise _released_error(self)
             if self._out_vc[0] != 0:
                 raise _inplace_error(self, "its output", out, 0, self._out_vc[0])
-            values.append(Tensor._make(out, self, True) if create_graph else out)
+            values.append(_make(out, self, True) if create_graph else out)
         return values
 
     def _release(self):
-        if self.save is not None:
-            self._saved = self._out = None
+        self._saved = self._out = None
 
     def _run_backward(self, F, grad, create_graph):
-        if self.save is None:
+        save = self.save
+        if save is None:
             grads = self.backward(F, grad)
+        elif save == "output" and not create_graph:     # the commonest case, unpacked inline
+            out = self._out
+            if out is None:
+                raise _released_error(self)
+            if self._out_vc[0] != 0:
+                raise _inplace_error(self, "its output", out, 0, self._out_vc[0])
+            grads = self.backward(F, grad, out)
         else:
             grads = self.backward(F, grad, *self._unpack(create_graph))
         if len(self._next) == 1:
@@ -372,7 +381,7 @@ def _released_error(node):
 
 def _inplace_error(node, which, x, saved_version, now=None):
     if isinstance(x, Tensor):
-        now = x._vc[0]
+        now = x._version
         what = f"a tensor of shape {tuple(x._data.shape)}, {x.dtype.name}"
     else:
         what = f"a tensor of shape {tuple(x.shape)}, {x.dtype}"
