@@ -284,7 +284,7 @@ class Op(Node):
             if out is None:
                 raise _released_error(self)
             if self._out_vc[0] != 0:
-                raise _inplace_error(self, "its output", out, 0, self._out_vc[0])
+                raise _inplace_error(self, "the output", out, 0, self._out_vc[0])
             values.append(_make(out, self, True) if create_graph else out)
         return values
 
@@ -300,7 +300,7 @@ class Op(Node):
             if out is None:
                 raise _released_error(self)
             if self._out_vc[0] != 0:
-                raise _inplace_error(self, "its output", out, 0, self._out_vc[0])
+                raise _inplace_error(self, "the output", out, 0, self._out_vc[0])
             grads = self.backward(F, grad, out)
         else:
             grads = self.backward(F, grad, *self._unpack(create_graph))
