@@ -523,3 +523,54 @@ def test_item_and_numpy_errors():
         ag.ones(2).item()
     with pytest.raises(RuntimeError, match=r"detach\(\)\.numpy\(\)"):
         ag.ones(2, requires_grad=True).numpy()
+
+
+# ---- gradcheck reports every mismatch ----------------------------------------------------------
+class WrongSign(Function):
+    """d/dx x² written with the wrong sign: gradcheck must catch it, element by element."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return -2 * x * g
+
+
+def test_gradcheck_lists_every_mismatching_element():
+    x = ag.tensor([[1.0, 2.0], [3.0, 0.0]], dtype=ag.float64, requires_grad=True)
+    with pytest.raises(autograd.GradcheckError) as info:
+        gradcheck(WrongSign.apply, (x,))
+    bad = info.value.mismatches
+    # x[1, 1] = 0 has derivative 0 either way; the other three are wrong, and all are listed
+    assert sorted(m.index for m in bad) == [(0, 0), (0, 1), (1, 0)]
+    m = next(m for m in bad if m.index == (1, 0))
+    assert m.input == 0 and m.output == (1, 0)
+    assert np.isclose(m.analytic, -6.0) and np.isclose(m.numeric, 6.0, atol=1e-4)
+    assert "input 0[1, 0] -> output[1, 0]: analytic -6, numeric 6" in str(info.value)
+    assert gradcheck(WrongSign.apply, (x,), raise_exception=False) is False
+
+
+def test_gradcheck_wants_float64():
+    with pytest.raises(TypeError, match="float64"):
+        gradcheck(lambda x: x * 2, (ag.ones(2, requires_grad=True),))
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    class FirstOrderOnly(Function):     # right first derivative, built from constants: its
+        @staticmethod                   # second derivative is (wrongly) zero
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * ag.tensor(3 * x.detach().numpy() ** 2)
+
+    x = ag.tensor([1.0, 2.0], dtype=ag.float64, requires_grad=True)
+    assert gradcheck(FirstOrderOnly.apply, (x,))
+    assert not autograd.gradgradcheck(FirstOrderOnly.apply, (x,), raise_exception=False)
