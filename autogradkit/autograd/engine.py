@@ -77,17 +77,17 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     deps = _dependencies(roots)
     needed = _needed(roots, deps, capture) if capture is not None else None
     tracer = _trace.active()
-    pending = {}
+    pending = {}            # node -> the sum of the gradients it has received so far
     for r, g in zip(roots, root_grads):
         pending[r] = pending[r] + g if r in pending else g
-    ready = [r for r in dict.fromkeys(roots) if r not in deps]
+    # ready: (node, its total gradient) for nodes whose every consumer has sent its share
+    ready = [(r, pending.pop(r)) for r in dict.fromkeys(roots) if r not in deps]
     prev_mode = GradMode.enabled
     GradMode.enabled = create_graph
     pop, push, take = ready.pop, ready.append, pending.pop
     try:
         while ready:
-            node = pop()
-            grad = take(node, None)
+            node, grad = pop()
             if grad is not None and node._hooks is not None:
                 grad = _run_hooks(node._hooks, grad, create_graph)
             if capture is not None and node in capture:
@@ -102,46 +102,41 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 if node._retain is not None:
                     _retain(node, grad, create_graph)
                 F = TENSOR_MATH if create_graph else (
-                    NUMPY_MATH if grad.__class__ is np.ndarray else math_for(grad))
+                    NUMPY_MATH if grad.__class__ is _ndarray else math_for(grad))
                 grads = node._run_backward(F, grad, create_graph)
                 if not retain_graph and node.save is not None:
                     node._release()
                 if tracer is not None:
                     tracer.step(node, grad, grads)
-                for nxt, g in zip(node._next, grads):
-                    if nxt is None:
-                        continue
-                    if g is not None:
-                        if g.__class__ is not _ndarray and isinstance(g, np.generic):
-                            g = np.asarray(g)       # numpy turns 0-d results into scalars
-                        if nxt in pending:
-                            before = pending[nxt]
-                            after = before + g
-                            if after.__class__ is not _ndarray and isinstance(after, np.generic):
-                                after = np.asarray(after)
-                            pending[nxt] = after
-                            if tracer is not None:
-                                tracer.sum(nxt, before, g, after)
-                        else:
-                            pending[nxt] = g
-                    d = deps[nxt] - 1
-                    if d:
-                        deps[nxt] = d
-                    else:
-                        del deps[nxt]
-                        push(nxt)
             else:
-                for nxt in node._next:      # nothing to send, but the order must still advance
-                    if nxt is None:
-                        continue
-                    d = deps[nxt] - 1
-                    if d:
-                        deps[nxt] = d
-                    else:
-                        del deps[nxt]
-                        push(nxt)
+                grads = (None,) * len(node._next)   # nothing to send; the order still advances
+            for nxt, g in zip(node._next, grads):
+                if nxt is None:
+                    continue
+                if g is not None and g.__class__ is not _ndarray and isinstance(g, np.generic):
+                    g = np.asarray(g)               # numpy turns 0-d results into scalars
+                d = deps[nxt]
+                if d != 1:                          # more gradients to come: keep the sum
+                    deps[nxt] = d - 1
+                    if g is not None:
+                        pending[nxt] = _add(pending[nxt], g, nxt, tracer) if nxt in pending else g
+                elif nxt in pending:                # the last one: the node is ready
+                    before = take(nxt)
+                    push((nxt, before if g is None else _add(before, g, nxt, tracer)))
+                else:
+                    push((nxt, g))
     finally:
         GradMode.enabled = prev_mode
+
+
+def _add(before, g, node, tracer):
+    """Two paths' gradients meet at ``node``: the chain rule adds them."""
+    after = before + g
+    if after.__class__ is not _ndarray and isinstance(after, np.generic):
+        after = np.asarray(after)
+    if tracer is not None:
+        tracer.sum(node, before, g, after)
+    return after
 
 
 def _as_tensor(grad):

@@ -17,6 +17,7 @@ Leaves that require grad get an ``AccumulateGrad`` node, which adds incoming gra
 """
 from __future__ import annotations
 
+import itertools
 import weakref
 
 import numpy as np
@@ -30,6 +31,7 @@ _generic = np.generic
 _new = object.__new__
 _make = None    # Tensor._make, set with Tensor
 _FLOAT_KINDS = "fc"
+_ALL_ZERO = itertools.repeat(0)    # the versions of saved tensors that had no counter yet
 
 
 class Node:
@@ -172,7 +174,7 @@ class Op(Node):
             if save is not None:
                 if save != "output":
                     node._saved = inputs
-                    node._versions = tuple(x._version if isinstance(x, Tensor) else None for x in inputs)
+                    node._versions = tuple(x._version if isinstance(x, Tensor) else 0 for x in inputs)
                 if save != "inputs":
                     node._out = out
                     node._out_vc = result._vc
@@ -206,7 +208,7 @@ class Op(Node):
             if save != "output":
                 node._saved = (x,)
                 vc = x._vcs
-                node._versions = (0 if vc is None else vc[0],)
+                node._versions = None if vc is None else (vc[0],)   # None: all at version 0
             if save != "inputs":
                 node._out = out
                 node._out_vc = result._vc
@@ -250,8 +252,8 @@ class Op(Node):
                 node._saved = (a, b)
                 va = a._vcs if ta else None
                 vb = b._vcs if tb else None
-                node._versions = ((0 if va is None else va[0]) if ta else None,
-                                  (0 if vb is None else vb[0]) if tb else None)
+                node._versions = None if va is None and vb is None else (   # None: all at 0
+                    0 if va is None else va[0], 0 if vb is None else vb[0])
             if save != "inputs":
                 node._out = out
                 node._out_vc = result._vc
@@ -270,9 +272,10 @@ class Op(Node):
             saved = self._saved
             if saved is None:
                 raise _released_error(self)
+            versions = self._versions or _ALL_ZERO
             i = 0
-            for x, v in zip(saved, self._versions):
-                if v is None:                   # a plain number
+            for x, v in zip(saved, versions):
+                if not isinstance(x, Tensor):       # a plain number
                     values.append(x)
                 elif x._vcs is not None and x._vcs[0] != v:
                     raise _inplace_error(self, f"input {i}", x, v)
