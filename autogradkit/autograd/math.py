@@ -50,6 +50,12 @@ class ArrayMath:
     def cast(self, g, dtype):
         return g.astype(dtype)
 
+    def sigmoid(self, x):
+        """σ(x) without overflow."""
+        xp = self.xp
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
     def permute(self, g, axes):
         return g.transpose(axes)
 
@@ -101,6 +107,10 @@ class TensorMath:
     def sign(self, x):
         from .. import functional as Fn
         return Fn.sign(x)
+
+    def sigmoid(self, x):
+        from .. import functional as Fn
+        return Fn.sigmoid(x)
 
     def where(self, cond, a, b):
         from .. import functional as Fn

@@ -1,0 +1,106 @@
+"""``autogradkit.nn.functional``: layers and losses as plain functions (PyTorch's names)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as _F
+from ..tensor import Tensor
+from ..ops import layers as _L
+
+relu, tanh, sigmoid = _F.relu, _F.tanh, _F.sigmoid
+
+
+def softmax(x, dim):
+    return _F.softmax(x, dim)
+
+
+def log_softmax(x, dim):
+    return _F.log_softmax(x, dim)
+
+
+def linear(x, weight, bias=None):
+    """x Wᵀ + b, one node (``AddmmBackward0``)."""
+    if bias is None:
+        return _L.Linear.apply(x, weight)
+    return _L.Linear.apply(x, weight, bias)
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1 − p) (only when training)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be between 0 and 1, got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    from ..creation import default_generator
+    g = generator if generator is not None else default_generator()
+    keep = g.random(tuple(x.shape)) >= p
+    mask = Tensor(keep.astype(x._data.dtype) / (1 - p), device=x.device)
+    return x * mask
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _check_reduction(reduction, op):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def mse_loss(input, target, reduction="mean"):
+    """mean((input − target)²), one node (``MseLossBackward0``)."""
+    _check_reduction(reduction, "mse_loss")
+    return _L.MSELoss.apply(input, target, reduction=reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"l1_loss: input of shape {tuple(input.shape)} and target of shape "
+                         f"{tuple(target.shape)} must have the same shape")
+    return _reduce((input - target).abs(), reduction, "l1_loss")
+
+
+def nll_loss(log_probs, target, reduction="mean"):
+    """−log p[target] per sample, from log-probabilities of shape (N, C) and class indices (N,)."""
+    if log_probs.ndim != 2:
+        raise ValueError(f"nll_loss: expected log-probabilities of shape (N, C), got {tuple(log_probs.shape)}")
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must hold class indices (an integer tensor), got {t.dtype}")
+    n, c = log_probs.shape
+    if t.shape != (n,):
+        raise ValueError(f"nll_loss: target must have shape ({n},) for input of shape ({n}, {c}), "
+                         f"got {tuple(t.shape)}")
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
+        raise IndexError(f"nll_loss: target class indices must be in [0, {c - 1}], got values from "
+                         f"{int(t.min())} to {int(t.max())}")
+    rows = Tensor(np.arange(n), device=log_probs.device)
+    picked = log_probs[rows, Tensor._make(t)]
+    return _reduce(-picked, reduction, "nll_loss")
+
+
+def cross_entropy(input, target, reduction="mean"):
+    """Softmax + negative log-likelihood in one stable step. ``target``: class indices (N,), or
+    class probabilities of the input's shape."""
+    _check_reduction(reduction, "cross_entropy")
+    logp = _F.log_softmax(input, 1 if input.ndim > 1 else 0)
+    if isinstance(target, Tensor) and target._data.dtype.kind == "f":
+        if tuple(target.shape) != tuple(input.shape):
+            raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+                             f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        return _reduce(-(target * logp).sum(1 if input.ndim > 1 else 0), reduction, "cross_entropy")
+    return nll_loss(logp, target, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):
+    """Sigmoid + binary cross-entropy in one stable step."""
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    return _reduce(_L.BCEWithLogits.apply(input, target), reduction, "binary_cross_entropy_with_logits")
