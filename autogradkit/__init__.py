@@ -18,6 +18,7 @@ from .functional import *  # noqa: F401,F403  (the ops as functions: exp, sum, c
 from .functional import __all__ as _functional_all
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd, cuda, functional
+from .serialization import save, load
 
 float = float32      # PyTorch's aliases (these shadow the builtins only inside this module)
 double = float64
@@ -34,4 +35,4 @@ __all__ = ["Tensor", "Size", "DType", "Device", "device", "tensor", "as_tensor",
            "manual_seed", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "autograd", "cuda", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
            "uint8", "bool_", "set_default_dtype", "get_default_dtype", "float", "double", "half",
-           "long", "int", "bool"] + list(_functional_all)
+           "long", "int", "bool", "save", "load"] + list(_functional_all)
