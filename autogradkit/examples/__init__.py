@@ -1,0 +1,1 @@
+"""Runnable examples: the source article's training example (``article``)."""
