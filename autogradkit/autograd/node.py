@@ -134,47 +134,48 @@ class Op(Node):
     @classmethod
     def apply(cls, *inputs, **params):
         """Run ``forward`` on the inputs' arrays; if any input requires grad, record a node."""
-        node = object.__new__(cls)
-        arrays = []
+        node = _new(cls)
+        arrays, nexts, meta, versions = [], [], [], []
         kind = None
+        record = False
         for x in inputs:
             if isinstance(x, Tensor):
                 a = x._data
                 if kind is None:
-                    kind = type(a)
-                elif type(a) is not kind:
+                    kind = a.__class__
+                elif a.__class__ is not kind:
                     raise _device_error(cls, inputs)
                 arrays.append(a)
+                meta.append((a.shape, a.dtype))
+                vc = x._vcs
+                versions.append(0 if vc is None else vc[0])
+                if x._requires_grad:
+                    nexts.append(x._grad_fn or x._accum or x._accumulator())
+                    record = True
+                    continue
             else:
                 arrays.append(x)
+                meta.append(None)
+                versions.append(0)
+            nexts.append(None)
         try:
             out = node.forward(*arrays, **params)
         except (ValueError, TypeError, IndexError) as exc:
             raise _op_error(cls, inputs, exc) from exc
-        if isinstance(out, _generic):
+        if out.__class__ is not _ndarray and isinstance(out, _generic):
             out = np.asarray(out)
-        nexts = []
-        record = False
-        if GradMode.enabled:
-            for x in inputs:
-                if isinstance(x, Tensor) and x._requires_grad:
-                    nexts.append(x._grad_fn or x._accumulator())
-                    record = True
-                else:
-                    nexts.append(None)
-        if not record or out.dtype.kind not in _FLOAT_KINDS:   # (no gradient through integers)
-            result = _make(out)
+        if not (record and GradMode.enabled) or out.dtype.kind not in _FLOAT_KINDS:
+            result = _make(out)                 # (no gradient flows through integer results)
         else:
             node._next = tuple(nexts)
             node._hooks = node._retain = None
-            node._in_meta = tuple((a.shape, a.dtype) if isinstance(x, Tensor) else None
-                                  for x, a in zip(inputs, arrays))
+            node._in_meta = tuple(meta)
             result = _make(out, node, True)
             save = cls.save
             if save is not None:
                 if save != "output":
                     node._saved = inputs
-                    node._versions = tuple(x._version if isinstance(x, Tensor) else 0 for x in inputs)
+                    node._versions = tuple(versions)
                 if save != "inputs":
                     node._out = out
                     node._out_vc = result._vc
