@@ -18,6 +18,7 @@ from .functional import *  # noqa: F401,F403  (the ops as functions: exp, sum, c
 from .functional import __all__ as _functional_all
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd, cuda, functional
+from . import nn, optim, data  # noqa: E402  (after the core: they build on it)
 from .serialization import save, load
 
 float = float32      # PyTorch's aliases (these shadow the builtins only inside this module)

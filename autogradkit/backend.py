@@ -87,9 +87,14 @@ def load_cupy():
 
 
 def _cuda_help(exc):
-    if isinstance(exc, ImportError):
+    if isinstance(exc, ModuleNotFoundError) and exc.name == "cupy":
         return ("CUDA is not available: CuPy is not installed. On a machine with an NVIDIA GPU run "
                 "`pip install 'autogradkit[gpu]'` (CuPy for CUDA 12), or keep using device='cpu'.")
+    if isinstance(exc, ImportError):   # installed, but it (or a CUDA library it needs) won't load
+        return (f"CUDA is not available: CuPy is installed but could not be imported ({exc}). "
+                "Check that the CuPy package matches your CUDA version (`pip install "
+                "'autogradkit[gpu]'` is CuPy for CUDA 12) and that the NVIDIA driver works "
+                "(`nvidia-smi`), or keep using device='cpu'.")
     return (f"CUDA is not available: CuPy is installed but found no usable GPU ({exc}). "
             "Check `nvidia-smi`, or keep using device='cpu'.")
 
@@ -115,14 +120,15 @@ def _forget_cupy():
 
 # ---- dispatch ---------------------------------------------------------------------------
 def array_module(array):
-    """numpy for a numpy array, the GPU module for anything else (CuPy or the test stand-in)."""
-    if type(array) is np.ndarray:
+    """numpy for a numpy array (or scalar), the GPU module for anything else (CuPy or the test
+    stand-in)."""
+    if type(array) is np.ndarray or isinstance(array, np.generic):
         return np
     return load_cupy()
 
 
 def device_of(array):
-    return CPU if type(array) is np.ndarray else CUDA
+    return CPU if type(array) is np.ndarray or isinstance(array, np.generic) else CUDA
 
 
 def module_for(dev):
@@ -135,6 +141,8 @@ def to_device(array, dev):
     if dev.type == "cpu":
         if type(array) is np.ndarray:
             return array
+        if isinstance(array, np.generic):
+            return np.asarray(array)
         return array.get()
     xp = load_cupy()
     return xp.asarray(array)

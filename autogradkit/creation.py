@@ -68,8 +68,10 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 
 
 def as_tensor(data, dtype=None, device=None):
-    if isinstance(data, Tensor) and dtype is None and device is None:
-        return data
+    """``data`` as a tensor: a tensor already of that dtype and device is returned as it is; a
+    tensor on another device or of another dtype is converted with ``to`` (keeping its history)."""
+    if isinstance(data, Tensor):
+        return data.to(dtype=dtype, device=device)
     return tensor(data, dtype=dtype, device=device)
 
 

@@ -199,8 +199,9 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Standard deviation: √var (a composite; its gradient comes from sqrt and var)."""
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    """Standard deviation: √var; its gradient is 0 where the input is constant, as in PyTorch."""
+    x = _t(x, "std")
+    return R.Std.apply(x, dim=dim, correction=_correction(unbiased, correction), keepdim=keepdim)
 
 
 def logsumexp(x, dim, keepdim=False):
@@ -329,8 +330,11 @@ def _sequence(tensors, op):
     for k, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: element {k} is a {type(t).__name__}, not a Tensor")
-    first = tensors[0]
-    return [first] + [_coerce(first, t)[1] for t in tensors[1:]]
+    floats = [t._data.dtype for t in tensors if t._data.dtype.kind in "fc"]
+    if floats and len(floats) < len(tensors):   # integers joined with floats: the floats' dtype
+        dt = np.result_type(*floats)
+        tensors = [t if t._data.dtype.kind in "fc" else t.to(dtype=dt) for t in tensors]
+    return tensors
 
 
 def cat(tensors, dim=0):

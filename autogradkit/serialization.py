@@ -7,6 +7,7 @@ describes the structure. Loading uses ``allow_pickle=False``.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -62,12 +63,33 @@ def save(obj, f):
     structure = _encode(obj, arrays)
     arrays["__autogradkit__"] = np.frombuffer(json.dumps({"magic": _MAGIC, "data": structure})
                                               .encode(), dtype=np.uint8)
-    np.savez(f, **arrays)
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as fh:      # np.savez(path) would append ".npz" to a path like "model.pt"
+            np.savez(fh, **arrays)
+    else:
+        np.savez(f, **arrays)
 
 
 def load(f, map_location=None):
     """Read what ``save`` wrote. Never unpickles; a file that isn't ours gives a clear error."""
     name = getattr(f, "name", f)
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as fh:      # a missing file is a FileNotFoundError, as in PyTorch
+            return _load(fh, name, map_location)
+    return _load(f, name, map_location)
+
+
+def _load(f, name, map_location):
+    pos = f.tell()
+    head = f.read(4)
+    f.seek(pos)
+    if head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):   # np.load would treat it as a pickle or .npy
+        if head[:1] == b"\x80":
+            raise UnsafeOrCorruptFileError(
+                f"load: {name} looks like a pickle, which could run code when opened; autogradkit "
+                "refuses to load it. Only load files written by autogradkit.save.")
+        raise UnsafeOrCorruptFileError(
+            f"load: {name} is not a file written by autogradkit.save (not an .npz archive)")
     try:
         with np.load(f, allow_pickle=False) as z:
             if "__autogradkit__" not in z.files:
@@ -88,7 +110,13 @@ def load(f, map_location=None):
             f"load: {name} is not a valid autogradkit file (corrupt or another format: {exc})") from None
     if not isinstance(header, dict) or header.get("magic") != _MAGIC:
         raise UnsafeOrCorruptFileError(f"load: {name} is not a file written by autogradkit.save")
-    obj = _decode(header["data"], arrays)
+    try:
+        obj = _decode(header["data"], arrays)
+    except UnsafeOrCorruptFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnsafeOrCorruptFileError(f"load: {name} is corrupt (its header doesn't match its "
+                                       f"arrays: {exc!r})") from None
     if map_location is not None:
         obj = _move(obj, map_location)
     return obj

@@ -429,7 +429,8 @@ class Tensor:
                 raise RuntimeError(f"comparison: tensors are on different devices ({self.device} "
                                    f"and {other.device})")
             other = other._data
-        return Tensor._make(fn(self._data, other))
+        out = fn(self._data, other)
+        return Tensor._make(np.asarray(out) if isinstance(out, np.generic) else out)
 
     def __lt__(self, other):
         return self._compare(other, _lt)
@@ -469,6 +470,9 @@ class Tensor:
         return tuple(self.shape) == tuple(other.shape) and bool((self == other).all())
 
     def allclose(self, other, rtol=1e-5, atol=1e-8):
+        if type(other._data) is not type(self._data):
+            raise RuntimeError(f"allclose: tensors are on different devices ({self.device} and "
+                               f"{other.device}); move one with .to()")
         return bool(np.allclose(_to_numpy(self._data), _to_numpy(other._data), rtol=rtol, atol=atol))
 
 
@@ -714,7 +718,7 @@ def _coerce(self, other, true_div=False):
         return self, other
     if isinstance(other, np.generic):
         return _coerce(self, other.item(), true_div)
-    if isinstance(other, _ndarray) and type(self._data) is _ndarray:
+    if other.__class__ is self._data.__class__:      # a raw array on the same device: a constant
         return _coerce(self, Tensor._make(other), true_div)
     return None
 

@@ -13,9 +13,6 @@ class _Loss(Module):
                              f"got {reduction!r}")
         self.reduction = reduction
 
-    def extra_repr(self):
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
 
 class MSELoss(_Loss):
     """Mean squared error: mean((input − target)²)."""

@@ -9,6 +9,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..backend import Device
 from ..tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from .parameter import Parameter
@@ -26,7 +27,23 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called; call "
                                  "super().__init__() first in your module's __init__")
-        for store in (self._parameters, self._modules, self._buffers):
+        params, mods, bufs = self._parameters, self._modules, self._buffers
+        if name in params and not isinstance(value, Parameter):
+            if value is not None:       # as PyTorch: don't silently unregister a weight
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                "(a Parameter or None expected)")
+            params[name] = None
+            return
+        if name in mods and not isinstance(value, Module):
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
+                                "(a Module or None expected)")
+            mods[name] = None
+            return
+        if name in bufs and (value is None or isinstance(value, Tensor)) and not isinstance(value, Parameter):
+            bufs[name] = value          # reassigning a buffer keeps it a buffer
+            return
+        for store in (params, mods, bufs):
             store.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
@@ -117,15 +134,22 @@ class Module:
             yield b
 
     # ---- state ----------------------------------------------------------------------------------
-    def state_dict(self):
-        """Every parameter and buffer by its dotted name, detached (sharing the numbers)."""
-        out = OrderedDict()
-        for mod_name, mod in self.named_modules():
+    def _named_state(self):
+        """(dotted name, tensor) for every parameter and buffer, in PyTorch's order. A module (or
+        tensor) reachable by several paths appears under each of them, as in PyTorch."""
+        stack = [("", self)]
+        while stack:
+            mod_name, mod = stack.pop()
             for store in (mod._parameters, mod._buffers):
                 for name, t in store.items():
                     if t is not None:
-                        out[f"{mod_name}.{name}" if mod_name else name] = t.detach()
-        return out
+                        yield (f"{mod_name}.{name}" if mod_name else name), t
+            stack.extend(reversed([((f"{mod_name}.{k}" if mod_name else k), m)
+                                   for k, m in mod._modules.items() if m is not None]))
+
+    def state_dict(self):
+        """Every parameter and buffer by its dotted name, detached (sharing the numbers)."""
+        return OrderedDict((k, t.detach()) for k, t in self._named_state())
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy tensors into this module's parameters and buffers (in place, without recording).
@@ -133,12 +157,7 @@ class Module:
         With ``strict=True`` the keys must match exactly; every problem is listed at once and
         nothing is changed unless all is well.
         """
-        own = OrderedDict()
-        for mod_name, mod in self.named_modules():
-            for store in (mod._parameters, mod._buffers):
-                for name, t in store.items():
-                    if t is not None:
-                        own[f"{mod_name}.{name}" if mod_name else name] = t
+        own = OrderedDict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []
@@ -190,7 +209,10 @@ class Module:
                     for name, t in store.items():
                         if t is None:
                             continue
-                        moved = t.to(*args, **kwargs)
+                        if t._data.dtype.kind in "fc":
+                            moved = t.to(*args, **kwargs)
+                        else:           # as PyTorch: a dtype converts only floating tensors
+                            moved = t.to(device=_device_arg(args, kwargs))
                         if moved is not t:
                             t._data = moved._data
                             if t._grad is not None:
@@ -237,6 +259,15 @@ class Module:
 
     def __dir__(self):
         return list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
+
+
+def _device_arg(args, kwargs):
+    for a in args:
+        if isinstance(a, Tensor):
+            return a.device
+        if isinstance(a, (str, Device)):
+            return a
+    return kwargs.get("device")
 
 
 class _IncompatibleKeys:

@@ -102,10 +102,14 @@ class PowTensor(Op):
 
     def backward(self, F, g, a, b, out):
         na, nb = self._next
-        ga = g * b * a ** (b - 1) if na is not None else None
+        # where b = 0 the term b·a^(b−1) is 0 even at a = 0 (not 0·∞ = nan), as in PyTorch
+        ga = F.where(b == 0, 0, g * b * a ** (b - 1)) if na is not None else None
         gb = None
         if nb is not None:
-            safe_a = F.where((a == 0) & (b >= 0), 1, a) if not isinstance(a, (int, float)) else a
+            if isinstance(a, (int, float)):     # a number base (2 ** x); 0 ** b as below
+                safe_a = a if a != 0 else F.where(b >= 0, 1.0, b * 0)
+            else:
+                safe_a = F.where((a == 0) & (b >= 0), 1, a)
             gb = g * out * F.log(safe_a)
         return ga, gb
 

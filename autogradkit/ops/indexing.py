@@ -28,6 +28,9 @@ def normalize_key(key, like):
     out, kind = [], "basic"
     for k in parts:
         if isinstance(k, Tensor):
+            if k._data.__class__ is not like.__class__ and type(k._data) is not np.ndarray:
+                raise RuntimeError(f"index: the index tensor is on {k.device} but the indexed tensor "
+                                   f"is on {_device_name(like)}; move the index with .to()")
             k = k._data
         elif isinstance(k, (list, bool)):
             k = np.asarray(k)
@@ -43,6 +46,11 @@ def normalize_key(key, like):
                 k = xp.asarray(k)
         out.append(k)
     return (tuple(out) if isinstance(key, tuple) else out[0]), kind
+
+
+def _device_name(array):
+    from ..backend import device_of
+    return device_of(array)
 
 
 class GetItem(Op):

@@ -125,6 +125,9 @@ def setitem_(t, key, value):
             "index assignment (t[key] = value) on a tensor that is part of a graph is not supported "
             "by autogradkit; build the new tensor out of place (e.g. with where(mask, value, t)), or "
             "do it under no_grad() if no gradient should flow through it.")
+    if isinstance(value, Tensor) and type(value._data) is not type(t._data):
+        raise RuntimeError(f"index assignment: the value is on {value.device} but the tensor is on "
+                           f"{t.device}; move the value with .to({str(t.device)!r})")
     key, _ = normalize_key(key, t._data)
     v = value._data if isinstance(value, Tensor) else value
     try:

@@ -5,6 +5,8 @@ the reduced axes have size 1 again (``keep_shape``), then broadcast to the input
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd.node import Op
@@ -105,10 +107,14 @@ class MaxDim(_Reduction):
     arg = "argmax"
 
     def forward(self, x, dim, keepdim=False):
-        (axis,) = self._setup(x, dim, True, self.op)
+        axes = self._setup(x, dim, True, self.op)
+        xp = _xp(x)
+        if not axes:            # a 0-d tensor: its one element, at index 0 (as in PyTorch)
+            self.indices, self.onehot = xp.zeros((), dtype=np.int64), True
+            return x.copy()
+        (axis,) = axes
         if x.shape and x.shape[axis] == 0:
             raise ValueError(f"{self.op}: cannot reduce over an empty dimension {dim}")
-        xp = _xp(x)
         idx = getattr(x, self.arg)(axis=axis)
         idx_k = xp.expand_dims(idx, axis) if x.ndim else idx
         self.indices = idx if not keepdim else idx_k
@@ -141,7 +147,27 @@ class Var(_Reduction):
 
     def backward(self, F, g, x):
         centered = x - x.mean(axis=self.axes, keepdims=True)
-        return g.reshape(self.keep_shape) * centered * (2 / self.denom)
+        # n − c = 0 (one element, unbiased): the value is nan, and so is its gradient (not an error)
+        return g.reshape(self.keep_shape) * centered * (2 / self.denom if self.denom else math.inf)
+
+
+class Std(Var):
+    """out = √var(x)    ∂out/∂xᵢ = (xᵢ − x̄)/((n − c)·out)
+
+    Its own rule rather than sqrt(var): where every element is the same (out = 0) the gradient
+    is 0, as in PyTorch, not ∞·0 = nan."""
+    name, op, formula = "StdBackward0", "std", "∂/∂xᵢ = (xᵢ − mean)/((n − c)·out)"
+    save = "both"
+
+    def forward(self, x, dim=None, correction=1, keepdim=False):
+        xp = _xp(x)
+        out = xp.sqrt(super().forward(x, dim, correction, keepdim))
+        self.flat = xp.asarray(out == 0, dtype=out.dtype)     # 1 where x is constant
+        return out
+
+    def backward(self, F, g, x, out):
+        # where out = 0 the factor is exactly 0 (not g/0), so second derivatives are 0 there too
+        return super().backward(F, g * (1 - self.flat) / (2 * (out + self.flat)), x)
 
 
 class LogSumExp(_Reduction):

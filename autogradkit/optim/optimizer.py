@@ -15,6 +15,9 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state = {}
         self.param_groups = []
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or dicts "
+                            "(e.g. model.parameters() or [w, b]), got a single Tensor")
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list (did you pass "
