@@ -710,6 +710,13 @@ def _coerce(self, other, true_div=False):
             self = self.to(dtype=b)
         elif not fa and not fb and true_div:
             self, other = self.to(dtype=dtypes.default_float), other.to(dtype=dtypes.default_float)
+        elif a is not b and (fa or (a.kind in "iu") == (b.kind in "iu")):
+            # same kind, different widths: a 0-d tensor adapts to a tensor with dimensions
+            # (PyTorch: float32 tensor * 0-d float64 tensor stays float32)
+            if other._data.ndim == 0 and self._data.ndim:
+                other = other.to(dtype=a)
+            elif self._data.ndim == 0 and other._data.ndim:
+                self = self.to(dtype=b)
         return self, other
     cls = other.__class__
     if cls is float or cls is int or cls is bool:

@@ -98,9 +98,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 if grad is not None and capture is None:
                     _accumulate(node, grad, create_graph, tracer)
                 continue
+            if grad is not None and node._retain is not None:
+                _retain(node, grad, create_graph)
             if grad is not None and (needed is None or node in needed):
-                if node._retain is not None:
-                    _retain(node, grad, create_graph)
                 F = TENSOR_MATH if create_graph else (
                     NUMPY_MATH if grad.__class__ is _ndarray else math_for(grad))
                 grads = node._run_backward(F, grad, create_graph)

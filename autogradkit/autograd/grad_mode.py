@@ -20,6 +20,14 @@ def is_grad_enabled():
 class _GradModeContext:
     _target = True
 
+    def __new__(cls, *args):
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return cls()(args[0])           # used as a bare decorator: @no_grad
+        if cls is not set_grad_enabled and args:
+            raise TypeError(f"{cls.__name__}() takes no arguments (use it as `with {cls.__name__}():` "
+                            f"or as a decorator)")
+        return super().__new__(cls)
+
     def __enter__(self):
         self._prev = GradMode.enabled
         GradMode.enabled = self._target

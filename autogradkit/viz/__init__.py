@@ -1,4 +1,43 @@
-"""Seeing the graph: DOT/Graphviz rendering (``to_dot``). Imports nothing heavy until used."""
-from .dot import to_dot, render
+"""Seeing autograd: the graph the engine built, the backward pass it ran, and teaching plots.
 
-__all__ = ["to_dot", "render"]
+* ``draw(loss, names=..., module=...)`` — the graph as a ``graphviz.Digraph`` (SVG in a notebook;
+  a text listing plus install instructions when Graphviz's ``dot`` is missing). ``to_dot`` gives
+  its DOT text, ``text_graph`` a text listing.
+* ``BackwardExplorer(loss)`` — step through a real ``backward()`` (replayed from the engine's
+  trace): upstream gradient × local rule = what each input receives, sums where paths meet,
+  leaf accumulation, and a node inspector. ``ForwardExplorer(loss)`` builds the graph one op at a
+  time.
+* ``LiveLossPlot``, ``plot_tangent``, ``plot_fd_error``, ``plot_loss_surface`` — matplotlib
+  figures for the course.
+
+Nothing heavy (graphviz, ipywidgets, matplotlib) is imported until a function that needs it is
+called, and importing ``autogradkit`` never imports this package.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "draw": "dot", "to_dot": "dot", "to_text": "dot", "text_graph": "dot", "render": "dot",
+    "svg": "dot", "graphviz_available": "dot", "INSTALL_HINT": "dot",
+    "GraphModel": "graph",
+    "BackwardReplay": "replay", "ForwardSteps": "replay",
+    "BackwardExplorer": "widgets", "ForwardExplorer": "widgets",
+    "LiveLossPlot": "plots", "plot_tangent": "plots", "plot_fd_error": "plots",
+    "plot_loss_surface": "plots", "trajectory": "plots", "fd_errors": "plots",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'autogradkit.viz' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

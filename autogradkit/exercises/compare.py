@@ -1,0 +1,158 @@
+"""Comparing a learner's numbers with the right ones, and saying precisely where they differ.
+
+:func:`compare` returns ``None`` when ``got`` matches ``expected``, or a :class:`Mismatch` that
+names the first element that differs (``grad of w1[2, 3]: expected 0.41, got -0.41``) and which
+known mistake, if any, the whole answer looks like (a negated gradient, a doubled one, a gradient
+left in its broadcast shape, a transposed one, or a task's own wrong answers).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class NotNumbers(Exception):
+    """``got`` is not something that can be read as numbers (None, a string, a graph node …)."""
+
+
+def to_array(value):
+    """A learner's answer as a float64 numpy array: numbers, lists, numpy arrays, tensors."""
+    from ..tensor import Tensor
+    if value is None:
+        raise NotNumbers("None")
+    if isinstance(value, Tensor):
+        return np.array(value.detach().cpu().numpy(), dtype=np.float64)
+    if isinstance(value, (bool, np.bool_)):
+        raise NotNumbers(type(value).__name__)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return np.array(float(value))
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
+        raise NotNumbers(f"a {type(value).__name__} of tensors")
+    try:
+        arr = np.asarray(value)
+    except Exception:
+        raise NotNumbers(type(value).__name__) from None
+    if arr.dtype.kind not in "iuf":
+        raise NotNumbers(type(value).__name__)
+    return arr.astype(np.float64)
+
+
+def describe_type(value):
+    from ..tensor import Tensor
+    if value is None:
+        return "None"
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {shape_str(tuple(value.shape))}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {shape_str(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def shape_str(shape):
+    shape = tuple(int(s) for s in shape)
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def fmt(value, other=None):
+    """A number short enough to read, but long enough to differ from ``other`` when it does."""
+    value = float(value)
+    if np.isnan(value):
+        return "nan"
+    if np.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    for digits in (4, 6, 8, 10, 17):
+        text = f"{value:.{digits}g}"
+        if other is None or np.isnan(other) or text != f"{float(other):.{digits}g}":
+            break
+    if text == "-0":
+        text = "0"
+    return text
+
+
+def index_str(name, index):
+    return f"{name}[{', '.join(str(int(i)) for i in index)}]" if len(index) else name
+
+
+@dataclass
+class Mismatch:
+    message: str                       # the first difference, e.g. "grad of b[1]: expected 2, got 0"
+    misconception: str | None = None   # key of the known mistake the answer looks like, if any
+    shape: bool = False                # True when the shapes differ (values not compared)
+
+
+def _close(a, b, rtol, atol):
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
+
+
+def sum_to(arr, shape):
+    """``arr`` summed back to ``shape`` (the shape an operand had before it was broadcast)."""
+    lead = arr.ndim - len(shape)
+    out = arr.sum(axis=tuple(range(lead))) if lead > 0 else arr
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and out.shape[i] != 1)
+    return out.sum(axis=axes, keepdims=True) if axes else out
+
+
+def broadcasts_to(small, big):
+    """True when an operand of shape ``small`` broadcasts to ``big`` (and they differ)."""
+    if tuple(small) == tuple(big) or len(small) > len(big):
+        return False
+    return all(s in (1, b) for s, b in zip(reversed(small), reversed(big)))
+
+
+def compare(got, expected, what="result", rtol=1e-5, atol=1e-8, alternatives=None, generic=True):
+    """``None`` when ``got`` matches ``expected``; else a :class:`Mismatch`.
+
+    ``alternatives`` maps a misconception key to the answer that mistake would give (checked in
+    order, before the generic ones: negated, doubled, all zeros) — an answer that matches one is
+    labelled with that key.
+    """
+    try:
+        g = to_array(got)
+    except NotNumbers:
+        return Mismatch(f"{what}: expected numbers, got {describe_type(got)}", "not_numbers", True)
+    e = to_array(expected)
+    if g.shape != e.shape:
+        return _shape_mismatch(g, e, what)
+    bad = ~np.isclose(g, e, rtol=rtol, atol=atol) | (np.isnan(g) != np.isnan(e))
+    if not bad.any():
+        return None
+    index = tuple(np.argwhere(bad)[0]) if g.ndim else ()
+    message = (f"{index_str(what, index)}: expected {fmt(e[index], g[index])}, "
+               f"got {fmt(g[index], e[index])}")
+    return Mismatch(message, _which_mistake(g, e, rtol, atol, alternatives, generic))
+
+
+def _which_mistake(g, e, rtol, atol, alternatives, generic):
+    for key, wrong in (alternatives or {}).items():
+        if wrong is None:
+            continue
+        w = to_array(wrong)
+        if _close(g, w, rtol, atol) and not _close(w, e, rtol, atol):
+            return key
+    if not generic or np.isnan(g).any():
+        return "nan" if np.isnan(g).any() and not np.isnan(e).any() else None
+    scale = np.abs(e).max() if e.size else 0.0
+    if scale <= atol:
+        return None
+    if _close(g, -e, rtol, atol):
+        return "negated"
+    if _close(g, 2 * e, rtol, atol):
+        return "doubled"
+    if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g, e.T, rtol, atol):
+        return "transposed"
+    if not np.any(g):
+        return "zeros"
+    return None
+
+
+def _shape_mismatch(g, e, what):
+    gs, es = g.shape, e.shape
+    message = f"{what} has shape {shape_str(gs)}, expected {shape_str(es)}"
+    if broadcasts_to(es, gs):
+        return Mismatch(message, "unsummed_broadcast", True)
+    if g.ndim == 2 and gs == es[::-1]:
+        return Mismatch(message, "transposed", True)
+    if g.size == e.size:
+        return Mismatch(message, "reshaped", True)
+    return Mismatch(message, None, True)

@@ -1,0 +1,264 @@
+"""Exercises, tasks and checks: the part of the runtime a notebook talks to.
+
+An exercise module (``ex1_derivatives.py`` …) makes one :class:`Exercise` and registers its tasks
+with ``@exercise.task(...)``. A task's check is a function ``check(t, answer)`` that builds its own
+inputs, calls the learner's code through ``t.call`` (time limit, errors caught) and compares with
+``t.compare`` (the first diverging element, known mistakes). The first failing case stops the
+check; its report says what went wrong, what the answer looks like, and a hint.
+
+Reports contain no timings, addresses or random numbers, so a stored notebook output repeats.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+from . import misconceptions, sandbox
+from .compare import compare
+
+REGISTRY = {}          # exercise id -> Exercise
+
+PASS, FAIL, NOT_STARTED = "✅", "❌", "⬜"
+
+
+class _Stop(Exception):
+    """Raised inside a check at its first failing case."""
+
+    def __init__(self, message, misconception=None, kind="wrong", hint=None):
+        super().__init__(message)
+        self.message, self.misconception, self.kind, self.hint = message, misconception, kind, hint
+
+
+@dataclass
+class Result:
+    """The outcome of checking one task."""
+    exercise: str
+    task: str
+    number: int
+    status: str                        # "passed" | "wrong" | "error" | "timeout" | "not_started"
+    cases: int = 0                     # cases run (all of them when passed)
+    case: str | None = None            # the failing case, in words
+    message: str | None = None         # what differs, or the error
+    misconception: str | None = None   # key in misconceptions.CATALOGUE (or a task's own)
+    hint: str | None = None
+    internal_error: bool = False       # the check itself failed (a bug in the checker)
+    lines: list = field(default_factory=list)
+
+    @property
+    def passed(self):
+        return self.status == "passed"
+
+    def summary(self):
+        """One line: what the grade table shows."""
+        if self.passed:
+            return f"passed ({self.cases} case{'s' if self.cases != 1 else ''})"
+        if self.status == "not_started":
+            return "not started (the stub still raises NotImplementedError)"
+        return self.message or self.status
+
+    def report(self):
+        head = f"Task {self.number} · {self.task}"
+        if self.passed:
+            return f"{PASS} {head}: passed ({self.cases} case{'s' if self.cases != 1 else ''})"
+        if self.status == "not_started":
+            return (f"{NOT_STARTED} {head}: not started yet — replace the line "
+                    "`raise NotImplementedError(...)` with your code, then run this check again.")
+        lines = [f"{FAIL} {head}: not yet"]
+        if self.case:
+            lines.append(f"   case: {self.case}")
+        lines.append(f"   {self.message}")
+        if self.misconception:
+            lines.append(f"   looks like: {self._label()}")
+        if self.hint:
+            lines.append(f"   hint: {self.hint}")
+        return "\n".join(lines)
+
+    def _label(self):
+        return self._labels.get(self.misconception) or misconceptions.label(self.misconception)
+
+    _labels = {}
+
+    def __str__(self):
+        return self.report()
+
+
+@dataclass
+class Task:
+    name: str
+    number: int
+    goal: str                          # one line: what the learner writes
+    check_fn: object
+    hint: str                          # the general hint, for a wrong answer with no known mistake
+    hints: dict                        # misconception key -> (label, hint): this task's own words
+    kind: str = "function"             # "function" or "class"
+    time_limit: float = 10.0
+
+
+class Checker:
+    """What a task's check function uses: cases, calls into learner code, comparisons."""
+
+    def __init__(self, task, clock):
+        self.task, self.clock = task, clock
+        self.cases, self.current = 0, None
+
+    def case(self, description):
+        """Start the next case; ``description`` is shown if it fails."""
+        self.cases += 1
+        self.current = description
+
+    def call(self, fn, *args, **kwargs):
+        """Run learner code; on an error or time-out the check stops with that as its report."""
+        out = sandbox.call(fn, args, kwargs, seconds=self.clock.left(), limit=self.task.time_limit)
+        if out.ok:
+            return out.value
+        if out.kind == "not_started":
+            raise _Stop(out.error, kind="not_started")
+        if out.kind == "timeout":
+            raise _Stop(f"your code {out.error}", "timeout", kind="timeout")
+        where = f" ({out.where})" if out.where else ""
+        key = "recursion" if out.error.startswith("RecursionError") else None
+        raise _Stop(f"your code raised {out.error}{where}", key, kind="error")
+
+    def compare(self, got, expected, what="result", rtol=1e-5, atol=1e-8, alternatives=None,
+                generic=True):
+        """Stop with the first differing element unless ``got`` matches ``expected``."""
+        mismatch = compare(got, expected, what, rtol, atol, alternatives, generic)
+        if mismatch is not None:
+            raise _Stop(mismatch.message, mismatch.misconception)
+
+    def require(self, condition, message, misconception=None, hint=None):
+        if not condition:
+            raise _Stop(message, misconception, hint=hint)
+
+    def fail(self, message, misconception=None, hint=None):
+        raise _Stop(message, misconception, hint=hint)
+
+
+class Exercise:
+    """One exercise notebook's tasks, their checks, and the learner's progress this session."""
+
+    def __init__(self, id, title, chapter):
+        self.id, self.title, self.chapter = id, title, chapter
+        self.tasks = {}
+        self.results = {}
+        REGISTRY[id] = self
+
+    # ---- defining tasks ---------------------------------------------------------------------
+    def task(self, name, goal, hint, hints=None, kind="function", time_limit=10.0):
+        """Register ``check(t, answer)`` as the check of task ``name``."""
+        def register(check_fn):
+            self.tasks[name] = Task(name, len(self.tasks) + 1, goal, check_fn, hint, hints or {},
+                                    kind, time_limit)
+            return check_fn
+        return register
+
+    # ---- checking ---------------------------------------------------------------------------
+    def _resolve(self, answer, task):
+        name = task if task is not None else getattr(answer, "__name__", None)
+        if name not in self.tasks:
+            known = ", ".join(self.tasks)
+            if task is None and name is None:
+                return None, (f"check: can't tell which task this answers; name it, e.g. "
+                              f"check(answer, {next(iter(self.tasks))!r}). Tasks: {known}.")
+            return None, f"check: {self.title} has no task called {name!r}. Its tasks are: {known}."
+        return self.tasks[name], None
+
+    def evaluate(self, answer, task=None):
+        """Check ``answer`` silently and return the :class:`Result` (also kept for ``progress``).
+
+        ``task`` defaults to the answer's ``__name__``.
+        """
+        spec, problem = self._resolve(answer, task)
+        if spec is None:
+            raise LookupError(problem)
+        result = self._run(spec, answer)
+        self.results[spec.name] = result
+        return result
+
+    def check(self, answer, task=None):
+        """Check ``answer`` and print a short report: passed, or the first failing case with a
+        hint. ``task`` defaults to the answer's name (``check(central_difference)``)."""
+        spec, problem = self._resolve(answer, task)
+        if spec is None:
+            print(problem)
+            return
+        print(self.evaluate(answer, spec.name).report())
+
+    def _run(self, spec, answer):
+        result = Result(self.id, spec.name, spec.number, "passed")
+        problem = self._wrong_kind(spec, answer)
+        if problem:
+            return self._failed(result, spec, _Stop(problem), None)
+        t = Checker(spec, sandbox.Clock(spec.time_limit))
+        with sandbox.preserved_state():
+            try:
+                spec.check_fn(t, answer)
+            except _Stop as stop:
+                return self._failed(result, spec, stop, t)
+            except (KeyboardInterrupt, sandbox.TimeLimitExceeded):
+                raise
+            except Exception as exc:       # a bug in a check must not look like the learner's
+                result.status, result.internal_error = "error", True
+                result.message = (f"the checker itself failed ({type(exc).__name__}: {exc}); "
+                                  "please tell your instructor")
+                return result
+        result.cases = t.cases
+        return result
+
+    @staticmethod
+    def _wrong_kind(spec, answer):
+        if spec.kind == "class" and not inspect.isclass(answer):
+            return (f"check expects the class {spec.name} itself (not an instance or a function): "
+                    f"check({spec.name})")
+        if spec.kind == "function" and (inspect.isclass(answer) or not callable(answer)):
+            return f"check expects the function {spec.name} itself: check({spec.name})"
+        return None
+
+    def _failed(self, result, spec, stop, t):
+        result.status = stop.kind
+        result.message = stop.message
+        result.cases = t.cases if t else 0
+        result.case = t.current if t else None
+        if stop.kind == "not_started":
+            return result
+        key = stop.misconception
+        result.misconception = key
+        own = spec.hints.get(key) if key else None
+        if own is not None:
+            label, text = own
+            result._labels = {key: label}
+            result.hint = stop.hint or text
+        else:
+            result.hint = stop.hint or (misconceptions.hint(key) if key else None) or spec.hint
+        return result
+
+    # ---- progress ---------------------------------------------------------------------------
+    def progress(self):
+        """Print which tasks are done and which are not yet (from this session's checks)."""
+        print(self.progress_text())
+
+    def progress_text(self):
+        done = sum(1 for r in self.results.values() if r.passed)
+        width = max(len(n) for n in self.tasks)
+        lines = [f"Progress: {self.title}"]
+        for spec in self.tasks.values():
+            r = self.results.get(spec.name)
+            if r is None:
+                mark, state = NOT_STARTED, "not checked yet"
+            elif r.passed:
+                mark, state = PASS, "done"
+            elif r.status == "not_started":
+                mark, state = NOT_STARTED, "not started"
+            else:
+                mark, state = FAIL, "not yet"
+            lines.append(f"  {mark} {spec.number}. {spec.name:<{width}}  {state}")
+        lines.append(f"{done} of {len(self.tasks)} tasks done"
+                     + (" — all done, well done!" if done == len(self.tasks) else ""))
+        return "\n".join(lines)
+
+    def reset(self):
+        """Forget this session's results (``progress`` starts again)."""
+        self.results.clear()
+
+    def __repr__(self):
+        return f"<Exercise {self.id}: {len(self.tasks)} tasks>"

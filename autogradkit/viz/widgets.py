@@ -1,0 +1,324 @@
+"""Step-through explorers for a notebook (ipywidgets).
+
+``BackwardExplorer(loss)`` runs ``loss.backward()`` under ``autograd.trace_backward()`` (or takes
+a trace you recorded) and replays it: ◀ Previous / Next ▶ / play and a slider over the events;
+the graph highlights the node of the current event, and a panel shows the upstream gradient, the
+local rule with its numbers, and what each input receives. A node inspector shows a node's value
+and gradient (with a small heatmap for matrices).
+
+``ForwardExplorer(loss)`` builds the graph one op at a time, in the order the forward pass
+recorded it.
+
+The logic lives in ``replay.py`` (no widgets there); this file only lays it out. Nothing is
+printed to the notebook, so a cell that shows an explorer has no text output to go stale.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+
+from ._format import array_block, esc, shape as fmt_shape, to_numpy
+from .dot import INSTALL_HINT, build_digraph, graphviz_available, to_text
+from .graph import GraphModel
+from .replay import BackwardReplay, ForwardSteps
+
+_CSS = """<style>
+.agk-panel .agk-title{font-weight:600;margin-bottom:4px}
+.agk-panel .agk-lines{font-family:var(--jp-code-font-family,monospace);font-size:12.5px;
+  white-space:pre-wrap;line-height:1.45}
+.agk-graph svg{max-width:100%;height:auto}
+</style>"""
+
+
+def _svg_html(view):
+    """The SVG of a ``GraphView`` for inline HTML (no XML prolog), or the text listing."""
+    if graphviz_available():
+        try:
+            svg = view.pipe(format="svg", encoding="utf-8")
+        except Exception as exc:                        # noqa: BLE001 - show, don't crash
+            return (f'<pre>{esc(view.text())}</pre><p style="color:#92400e">Graphviz failed: '
+                    f"{esc(exc)}</p>")
+        svg = svg[svg.index("<svg"):]
+        svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)
+        return svg
+    return (f'<pre class="agk-text-graph">{esc(view.text())}</pre>'
+            f'<p style="color:#92400e">{esc(INSTALL_HINT)}</p>')
+
+
+def _panel_html(title, lines):
+    body = esc("\n".join(lines))
+    return (f'{_CSS}<div class="agk-title">{esc(title)}</div>'
+            f'<div class="agk-lines">{body}</div>')
+
+
+def _heatmap_png(arrays):
+    """A small PNG with one heatmap per (title, 2-D array), for the inspector."""
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fig = Figure(figsize=(3.2 * len(arrays), 2.6), dpi=80)
+    FigureCanvasAgg(fig)
+    for k, (title, a) in enumerate(arrays, start=1):
+        ax = fig.add_subplot(1, len(arrays), k)
+        a = np.asarray(a, dtype=np.float64)
+        a = a.reshape(1, -1) if a.ndim == 1 else a.reshape(-1, a.shape[-1])
+        lim = float(np.abs(a).max()) or 1.0
+        im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto",
+                       interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+class _Explorer:
+    """Shared layout: controls, graph, panel."""
+
+    def _controls(self, n, description):
+        import ipywidgets as w
+        self._prev = w.Button(description="◀ Previous", tooltip="previous step",
+                              layout=w.Layout(width="110px"))
+        self._next = w.Button(description="Next ▶", tooltip="next step",
+                              layout=w.Layout(width="110px"))
+        self._prev.add_class("agk-prev")
+        self._next.add_class("agk-next")
+        self._slider = w.IntSlider(value=0, min=0, max=n - 1, description=description,
+                                   continuous_update=True, layout=w.Layout(width="380px"))
+        self._slider.add_class("agk-slider")
+        self._play = w.Play(value=0, min=0, max=n - 1, interval=1500, description="play")
+        w.jslink((self._play, "value"), (self._slider, "value"))
+        self._graph = w.HTML()
+        self._graph.add_class("agk-graph")
+        self._panel = w.HTML()
+        self._panel.add_class("agk-panel")
+        self._prev.on_click(lambda _: self.previous())
+        self._next.on_click(lambda _: self.next())
+        self._slider.observe(lambda ch: self._show(ch["new"]), names="value")
+        return w.HBox([self._prev, self._next, self._play, self._slider])
+
+    # navigation (also usable from code and tests)
+    @property
+    def index(self):
+        return self._index
+
+    def go(self, k):
+        """Show step ``k`` (0 is the start)."""
+        k = max(0, min(int(k), self._count() - 1))
+        if self._slider is not None:
+            self._slider.value = k          # calls _show through the observer
+        if self._index != k or self._slider is None:
+            self._show(k)
+        return self
+
+    def next(self):
+        return self.go(self._index + 1)
+
+    def previous(self):
+        return self.go(self._index - 1)
+
+    @property
+    def widget(self):
+        if self._box is None:
+            self._box = self._layout()
+            self._show(self._index, force=True)
+        return self._box
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        return self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
+
+    def __repr__(self):
+        return f"<{type(self).__name__}: step {self._index} of {self._count() - 1}>"
+
+
+class BackwardExplorer(_Explorer):
+    """Step through the real backward pass of ``loss`` (see the module docstring).
+
+    ``BackwardExplorer(loss, names={"a": a, ...}, module=net)`` runs ``loss.backward()`` (so the
+    leaves' ``.grad`` are filled as usual) while recording it. Pass ``trace=`` to replay a backward
+    you recorded yourself with ``autograd.trace_backward()`` instead (the graph must still be the
+    one that produced ``loss``). ``group="cluster"`` / ``"collapse"`` groups a module's parts.
+    """
+
+    def __init__(self, loss, names=None, module=None, group=None, trace=None, gradient=None,
+                 retain_graph=False, show_constants=True, rankdir="LR"):
+        from ..autograd.trace import trace_backward
+        self.model = GraphModel(loss, names=names, module=module, group=group,
+                                show_constants=show_constants)
+        if trace is None:
+            with trace_backward() as trace:
+                loss.backward(gradient, retain_graph=retain_graph)
+        self.trace = trace
+        self.replay = BackwardReplay(self.model, trace)
+        self.rankdir = rankdir
+        self._index = 0
+        self._box = None
+        self._slider = None
+        self._graph_cache = {}
+
+    def _count(self):
+        return len(self.replay)
+
+    # ---- state, for code and tests ----------------------------------------------------------
+    @property
+    def frame(self):
+        """The current ``Frame``: highlighted node, gradients so far, the explanation."""
+        return self.replay[self._index]
+
+    @property
+    def panel_text(self):
+        return self.frame.text
+
+    def view(self, k=None):
+        """The graph at step ``k`` (default: the current one) as a ``graphviz.Digraph``."""
+        k = self._index if k is None else k
+        return build_digraph(self.model, self.replay.overlay(k), rankdir=self.rankdir)
+
+    def text(self, k=None):
+        k = self._index if k is None else k
+        return to_text(self.model, self.replay.overlay(k))
+
+    # ---- layout ---------------------------------------------------------------------------------
+    def _layout(self):
+        import ipywidgets as w
+        controls = self._controls(self._count(), "step")
+        opts = [(f"{self.model.name_of(i)} · {self.model.nodes[i].kind}", i)
+                for i in self.model.order if self.model.nodes[i].kind != "saved"]
+        self._pick = w.Dropdown(options=opts, description="inspect",
+                                layout=w.Layout(width="360px"))
+        self._follow_box = w.Checkbox(value=True, description="follow the current step",
+                                      indent=False)
+        self._inspect_html = w.HTML()
+        self._inspect_html.add_class("agk-inspector")
+        self._heat = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self._pick.observe(lambda ch: self._inspect(), names="value")
+        self._follow_box.observe(lambda ch: self._inspect(), names="value")
+        inspector = w.VBox([w.HBox([self._pick, self._follow_box]), self._inspect_html,
+                            self._heat])
+        box = w.VBox([controls, self._graph, self._panel, inspector])
+        box.add_class("agk-explorer")
+        box.add_class("agk-backward-explorer")
+        return box
+
+    def _show(self, k, force=False):
+        if k == self._index and not force and self._box is not None and self._graph.value:
+            return
+        self._index = k
+        if self._box is None:
+            return
+        if k not in self._graph_cache:
+            self._graph_cache[k] = _svg_html(self.view(k))
+        self._graph.value = self._graph_cache[k]
+        f = self.replay[k]
+        self._panel.value = _panel_html(f.title, f.lines)
+        ids = [v for _, v in self._pick.options]
+        if self._follow_box.value and f.node in ids and self._pick.value != f.node:
+            self._pick.value = f.node       # the observer updates the inspector
+        else:
+            self._inspect()
+
+    def _inspect(self):
+        nid = self._pick.value
+        if nid is None:
+            return
+        title, rows, heat = self.inspect(nid, self._index)
+        html = f'<div class="agk-title" style="font-weight:600">{esc(title)}</div>'
+        for label, block in rows:
+            html += (f'<div style="margin-top:4px"><b>{esc(label)}</b></div>'
+                     f'<pre style="margin:0">{esc(block)}</pre>')
+        self._inspect_html.value = html
+        self._heat.value = _heatmap_png(heat) if heat else b""
+        self._heat.layout.display = "" if heat else "none"
+
+    def inspect(self, nid, k=None):
+        """(title, [(label, text)], [(title, 2-D array)]) describing node ``nid`` at step ``k``."""
+        k = self._index if k is None else k
+        f = self.replay[k]
+        vn = self.model.all_nodes[nid]
+        rows, heat = [], []
+
+        def add(label, arr):
+            if arr is None:
+                return
+            arr = np.asarray(arr)
+            rows.append((f"{label} {fmt_shape(arr.shape)}", array_block(arr)))
+            if arr.ndim >= 1 and arr.size > 1:
+                heat.append((label, arr))
+
+        if vn.kind == "op":
+            title = f"{self.model.name_of(nid)}: {vn.formula}"
+            if nid in f.received:
+                add("ḡ received", f.received[nid])
+            else:
+                rows.append(("ḡ received", "not yet: this op has not run"))
+            for (src, dst, i), g in f.sent.items():
+                if dst == nid:
+                    add(f"sent to {vn.inputs[i][0]} ({self.model.name_of(src)})", g)
+        elif vn.kind == "module":
+            title = f"{vn.title}: {vn.note}"
+            rows += [("parameters", "\n".join(vn.lines))]
+        else:
+            title = f"{vn.title} ({vn.kind}, {fmt_shape(vn.shape or ())} {vn.dtype})"
+            add("value", vn.value)
+            if vn.kind in ("leaf", "param"):
+                g = f.leaf_grads.get(nid)
+                if g is None:
+                    rows.append(("grad", "not computed yet"))
+                else:
+                    add("grad", g)
+            elif vn.kind == "output":
+                if self.replay.steps_total:
+                    add("ḡ (where backward starts)", to_numpy(self.trace.steps[0].grad_output))
+            else:
+                rows.append(("grad", "none: a constant needs no gradient"))
+        return title, rows, heat
+
+
+class ForwardExplorer(_Explorer):
+    """Watch the graph being recorded: the ops of ``outputs`` one at a time, in forward order."""
+
+    def __init__(self, *outputs, names=None, module=None, group=None, show_constants=True,
+                 show_saved=False, rankdir="LR"):
+        self.model = GraphModel(*outputs, names=names, module=module, group=group,
+                                show_constants=show_constants, show_saved=show_saved)
+        self.steps = ForwardSteps(self.model)
+        self.rankdir = rankdir
+        self._index = 0
+        self._box = None
+        self._slider = None
+        self._graph_cache = {}
+
+    def _count(self):
+        return len(self.steps)
+
+    @property
+    def panel_text(self):
+        title, lines = self.steps.describe(self._index)
+        return "\n".join([title] + lines)
+
+    def view(self, k=None):
+        k = self._index if k is None else k
+        return build_digraph(self.model, self.steps.overlay(k), rankdir=self.rankdir)
+
+    def _layout(self):
+        import ipywidgets as w
+        controls = self._controls(self._count(), "op")
+        box = w.VBox([controls, self._graph, self._panel])
+        box.add_class("agk-explorer")
+        box.add_class("agk-forward-explorer")
+        return box
+
+    def _show(self, k, force=False):
+        if k == self._index and not force and self._box is not None and self._graph.value:
+            return
+        self._index = k
+        if self._box is None:
+            return
+        if k not in self._graph_cache:
+            self._graph_cache[k] = _svg_html(self.view(k))
+        self._graph.value = self._graph_cache[k]
+        title, lines = self.steps.describe(k)
+        self._panel.value = _panel_html(title, lines)
