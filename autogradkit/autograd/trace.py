@@ -13,6 +13,8 @@ they never work gradients out on their own.
 from __future__ import annotations
 
 import contextlib
+
+import numpy as np
 from dataclasses import dataclass, field
 
 _active = None
@@ -28,6 +30,8 @@ def _copy(x):
     from ..tensor import Tensor
     if isinstance(x, Tensor):
         return x.detach().clone()
+    if isinstance(x, np.generic):               # numpy turns 0-d results into scalars
+        x = np.asarray(x)
     return Tensor._make(x.copy())
 
 

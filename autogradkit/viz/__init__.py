@@ -27,7 +27,10 @@ _EXPORTS = {
     "plot_loss_surface": "plots", "trajectory": "plots", "fd_errors": "plots",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["BackwardExplorer", "BackwardReplay", "ForwardExplorer", "ForwardSteps", "GraphModel",
+           "INSTALL_HINT", "LiveLossPlot", "draw", "fd_errors", "graphviz_available",
+           "plot_fd_error", "plot_loss_surface", "plot_tangent", "render", "svg", "text_graph",
+           "to_dot", "to_text", "trajectory"]
 
 
 def __getattr__(name):

@@ -83,7 +83,7 @@ def array_block(arr, precision=4, max_line_width=78):
     a = np.asarray(arr)
     if a.dtype.kind == "f":
         a = a + 0.0                         # no -0
-    return np.array2string(a, precision=precision, suppress_small=True, threshold=200,
+    return np.array2string(a, precision=precision, suppress_small=True, threshold=48,
                            edgeitems=3, max_line_width=max_line_width, separator=", ")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
-from ._format import esc, num, shape as fmt_shape, short, values
+from ._format import esc, shape as fmt_shape, short, values
 from .graph import GraphModel
 
 FONT = "Helvetica,Arial,sans-serif"
@@ -61,6 +61,7 @@ class Overlay:
     hot_edges: set = field(default_factory=set)     # (src, dst) edges of the current step
     visible: set | None = None              # draw only these ids (forward explorer)
     slot_labels: bool = True                # name each op input at the arrow's head (a, b …)
+    show_grads: bool = True                 # False in the forward explorer (no backward yet)
     caption: str = ""
 
 
@@ -80,7 +81,7 @@ def _grad_line(state, grad):
     return f'<font color="{MUTED}"><i>grad: not computed yet</i></font>'
 
 
-def tensor_label(vn, grad_override=None, show_values=True):
+def tensor_label(vn, grad_override=None, show_values=True, show_grads=True):
     if vn.kind == "number":
         return f"<{esc(vn.title)}>"
     head = f"<b>{esc(vn.title)}</b>"
@@ -98,7 +99,7 @@ def tensor_label(vn, grad_override=None, show_values=True):
         rows.append(f'<font point-size="9">value {esc(short(vn.value))}</font>')
     elif vn.note and vn.kind == "const":
         rows.append(f'<font point-size="8" color="{MUTED}">{esc(vn.note)}</font>')
-    if vn.kind in ("param", "leaf", "output"):
+    if show_grads and vn.kind in ("param", "leaf", "output"):
         state, grad = vn.grad_state, vn.grad
         if grad_override is not None:
             state, grad = grad_override
@@ -107,9 +108,9 @@ def tensor_label(vn, grad_override=None, show_values=True):
 
 
 def op_label(vn, extra=()):
-    head = f"<b>{esc(vn.title)}</b>"
-    if vn.output_name:
-        head += f" → {esc(vn.output_name)}"
+    # one bold run: a browser's fonts differ from Graphviz's, and mixed runs can overlap
+    head = f"<b>{esc(vn.title)} → {esc(vn.output_name)}</b>" if vn.output_name else \
+        f"<b>{esc(vn.title)}</b>"
     rows = [head]
     rule = vn.formula
     rows.append(f'<font point-size="9" color="#334155">{esc(rule)}</font>' if rule else
@@ -203,7 +204,7 @@ def build_digraph(model, overlay=None, rankdir="LR", show_values=True):
         elif vn.kind == "saved":
             label = saved_label(vn)
         else:
-            label = tensor_label(vn, ov.grads.get(nid), show_values)
+            label = tensor_label(vn, ov.grads.get(nid), show_values, ov.show_grads)
             if ov.extra.get(nid):
                 label = label[:-1] + "".join(
                     f'<br/><font point-size="9" color="{GRAD_COLOR}">{esc(x)}</font>'
@@ -324,7 +325,7 @@ def to_text(model, overlay=None):
                 text += f" value {values(vn.value, 3)}"
             elif vn.note:
                 text += f" ({vn.note})"
-            if vn.kind in ("param", "leaf", "output"):
+            if ov.show_grads and vn.kind in ("param", "leaf", "output"):
                 state, grad = ov.grads.get(nid, (vn.grad_state, vn.grad))
                 text += {"value": f"   grad {values(grad, 3) if grad is not None else ''}",
                          "not-kept": "   grad not kept (not a leaf)",
@@ -354,7 +355,7 @@ def svg(view_or_dot):
 
 
 def render(dot_text, path_without_suffix, fmt="svg"):
-    """Write ``path.svg`` (or ``fmt``) with Graphviz's ``dot`` if it is installed, else ``path.dot``.
+    """Write ``path.svg`` (or ``fmt``) with Graphviz's ``dot`` when installed, else ``path.dot``.
 
     Returns the path written and, when Graphviz is missing, a hint on how to install it."""
     from pathlib import Path
@@ -379,4 +380,4 @@ def render(dot_text, path_without_suffix, fmt="svg"):
 
 
 __all__ = ["draw", "to_dot", "to_text", "text_graph", "render", "svg", "graphviz_available",
-           "build_digraph", "Overlay", "INSTALL_HINT", "num"]
+           "build_digraph", "Overlay", "INSTALL_HINT"]

@@ -178,6 +178,7 @@ class GraphModel:
     # ---- the walk ------------------------------------------------------------------------------
     def _build(self, outputs, named, show_constants, show_saved):
         from ..tensor import Tensor
+        from ..autograd.node import AccumulateGrad
         from ..nn.parameter import Parameter
         made_by = {}                        # engine node -> name of the named tensor it made
         for name, t in named.values():
@@ -212,7 +213,7 @@ class GraphModel:
         n_saved = 0
         for node in order:
             nid = self.by_engine[node]
-            if node.name == "AccumulateGrad" and not node._next:
+            if isinstance(node, AccumulateGrad):
                 v = node.variable
                 if v is None:
                     self.nodes[nid] = VNode(nid, "leaf", "leaf (freed)", engine=node,
@@ -283,7 +284,8 @@ class GraphModel:
                     self.edges.append(VEdge(src, nid, i))
         for k, (t, root) in enumerate(zip(outputs, roots)):
             oid = f"o{k}"
-            name = named.get(id(t), (None,))[0] or ("output" if len(outputs) == 1 else f"output {k}")
+            default = "output" if len(outputs) == 1 else f"output {k}"
+            name = named.get(id(t), (None,))[0] or default
             on = self._tensor_node(oid, "output", name, t)
             if t.grad_fn is not None:
                 on.note = f"made by {t.grad_fn.name}"
@@ -292,7 +294,7 @@ class GraphModel:
             self.outputs.append(oid)
             if root is not None:
                 self.edges.append(VEdge(self.by_engine[root], oid, 0))
-        for name, t in named.values():          # shapes of named intermediates
+        for _, t in named.values():             # shapes of named intermediates
             if t.grad_fn is not None and t.grad_fn in self.by_engine:
                 self.nodes[self.by_engine[t.grad_fn]].shape = tuple(t.shape)
         self.owner = {i: i for i in self.nodes}
@@ -348,7 +350,8 @@ class GraphModel:
         fwd, back = self._adjacency()
         leaf_of = {}
         for nid, vn in self.nodes.items():
-            if vn.kind in ("param", "leaf") and vn.engine is not None and vn.engine.variable is not None:
+            if vn.kind in ("param", "leaf") and vn.engine is not None \
+                    and vn.engine.variable is not None:
                 leaf_of[id(vn.engine.variable)] = nid
         result = []
         for path, mod in self.module.named_modules():
@@ -364,11 +367,11 @@ class GraphModel:
 
     def _make_clusters(self):
         found = self._module_members()
-        for path, mod, members in found:        # parents first: children override
+        for path, _, members in found:          # parents first: children override
             for nid in members:
                 self.nodes[nid].group = path
         by_path = {}
-        for path, mod, members in found:
+        for path, mod, _ in found:
             label = type(mod).__name__ if path == "" else f"{path}: {type(mod).__name__}"
             by_path[path] = Cluster(path, label, [])
         for nid, vn in self.nodes.items():

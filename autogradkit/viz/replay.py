@@ -121,7 +121,7 @@ class BackwardReplay:
                 ran.add(nid)
                 op = nodes[nid]
                 hot_list = []
-                for i, ((name, src), g) in enumerate(zip(op.inputs, ev.grad_inputs)):
+                for i, ((_, src), g) in enumerate(zip(op.inputs, ev.grad_inputs)):
                     if src is None or g is None or not nodes[src].engine:
                         continue
                     arr = to_numpy(g)
@@ -237,14 +237,13 @@ class BackwardReplay:
                         f"times), so its gradient adds up every use: ḡ·∂out/∂{name} "
                         f"{' and '.join(parts)} → {fmt_shape(in_shape)}"]
         return [f"   shape: {bar(name)} has {name}'s shape {fmt_shape(in_shape)}, not the "
-                f"output's {fmt_shape(out_shape)} (a gradient always has the shape of what it "
-                "is the gradient of)"]
+                f"output's {fmt_shape(out_shape)}: a gradient has the shape of its tensor"]
 
     def _describe_sum(self, nid, ev, contribs, last_step):
         name = self._name(nid)
         lines = [f"{name} feeds {len(contribs)} ops so far; each sends its own gradient, and "
                  "the chain rule adds them (paths add up):"]
-        for src_op, i, arr in contribs:
+        for src_op, _, arr in contribs:
             lines.append(f"   from {self._name(src_op)}: {values(arr)}")
         lines.append(f"running sum: {values(to_numpy(ev.before))} + "
                      f"{values(to_numpy(ev.incoming))} = {values(to_numpy(ev.after))}")
@@ -283,7 +282,7 @@ class BackwardReplay:
             seed = to_numpy(self.trace.steps[0].grad_output)
             for o in self.model.outputs:
                 ov.extra[o] = [f"ḡ {_edge_text(seed, '= ')} (start)"]
-        for (src, dst, i), g in f.sent.items():
+        for (src, dst, _), g in f.sent.items():
             key = (own.get(src, src), own.get(dst, dst))
             if key[0] != key[1]:
                 ov.edge_labels[key] = "← " + _edge_text(g)
@@ -359,4 +358,4 @@ class ForwardSteps:
     def overlay(self, k):
         vis = self.visible(k)
         cur = self.ops[k - 1] if k > 0 else None
-        return Overlay(current=cur, visible=vis)
+        return Overlay(current=cur, visible=vis, show_grads=False)

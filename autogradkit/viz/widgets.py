@@ -24,6 +24,9 @@ from .dot import INSTALL_HINT, build_digraph, graphviz_available, to_text
 from .graph import GraphModel
 from .replay import BackwardReplay, ForwardSteps
 
+KIND = {"param": "parameter", "leaf": "leaf", "const": "constant", "number": "number",
+        "output": "output", "module": "module", "op": "op"}
+
 _CSS = """<style>
 .agk-panel .agk-title{font-weight:600;margin-bottom:4px}
 .agk-panel .agk-lines{font-family:var(--jp-code-font-family,monospace);font-size:12.5px;
@@ -57,17 +60,24 @@ def _heatmap_png(arrays):
     """A small PNG with one heatmap per (title, 2-D array), for the inspector."""
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.ticker import MaxNLocator
     fig = Figure(figsize=(3.2 * len(arrays), 2.6), dpi=80)
     FigureCanvasAgg(fig)
     for k, (title, a) in enumerate(arrays, start=1):
         ax = fig.add_subplot(1, len(arrays), k)
         a = np.asarray(a, dtype=np.float64)
+        if a.ndim == 2 and a.shape[1] == 1:
+            a, title = a.T, f"{title} (column, shown as a row)"
         a = a.reshape(1, -1) if a.ndim == 1 else a.reshape(-1, a.shape[-1])
         lim = float(np.abs(a).max()) or 1.0
         im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto",
                        interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if a.shape[0] == 1:
+            ax.set_yticks([])
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -124,11 +134,14 @@ class _Explorer:
     def widget(self):
         if self._box is None:
             self._box = self._layout()
+            self._slider.value = self._play.value = self._index    # go() may have run before
             self._show(self._index, force=True)
         return self._box
 
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
-        return self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
+        bundle["text/plain"] = repr(self)       # the widget's own repr is long and changes
+        return bundle
 
     def __repr__(self):
         return f"<{type(self).__name__}: step {self._index} of {self._count() - 1}>"
@@ -184,8 +197,8 @@ class BackwardExplorer(_Explorer):
     # ---- layout ---------------------------------------------------------------------------------
     def _layout(self):
         import ipywidgets as w
-        controls = self._controls(self._count(), "step")
-        opts = [(f"{self.model.name_of(i)} · {self.model.nodes[i].kind}", i)
+        controls = self._controls(self._count(), "event")
+        opts = [(f"{self.replay._name(i)} · {KIND.get(self.model.nodes[i].kind, 'op')}", i)
                 for i in self.model.order if self.model.nodes[i].kind != "saved"]
         self._pick = w.Dropdown(options=opts, description="inspect",
                                 layout=w.Layout(width="360px"))
@@ -196,7 +209,9 @@ class BackwardExplorer(_Explorer):
         self._heat = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self._pick.observe(lambda ch: self._inspect(), names="value")
         self._follow_box.observe(lambda ch: self._inspect(), names="value")
-        inspector = w.VBox([w.HBox([self._pick, self._follow_box]), self._inspect_html,
+        head = w.HTML('<hr style="margin:6px 0"><b>Node inspector</b>: value and gradient of a '
+                      "node at this step")
+        inspector = w.VBox([head, w.HBox([self._pick, self._follow_box]), self._inspect_html,
                             self._heat])
         box = w.VBox([controls, self._graph, self._panel, inspector])
         box.add_class("agk-explorer")
@@ -244,24 +259,26 @@ class BackwardExplorer(_Explorer):
             if arr is None:
                 return
             arr = np.asarray(arr)
-            rows.append((f"{label} {fmt_shape(arr.shape)}", array_block(arr)))
+            rows.append((f"{label}, shape {fmt_shape(arr.shape)}" if arr.ndim else label,
+                         array_block(arr)))
             if arr.ndim >= 1 and arr.size > 1:
                 heat.append((label, arr))
 
         if vn.kind == "op":
-            title = f"{self.model.name_of(nid)}: {vn.formula}"
+            title = f"{self.replay._name(nid)}: {vn.formula}"
             if nid in f.received:
                 add("ḡ received", f.received[nid])
             else:
                 rows.append(("ḡ received", "not yet: this op has not run"))
             for (src, dst, i), g in f.sent.items():
                 if dst == nid:
-                    add(f"sent to {vn.inputs[i][0]} ({self.model.name_of(src)})", g)
+                    add(f"sent to {vn.inputs[i][0]} ← {self.replay._name(src)}", g)
         elif vn.kind == "module":
             title = f"{vn.title}: {vn.note}"
             rows += [("parameters", "\n".join(vn.lines))]
         else:
-            title = f"{vn.title} ({vn.kind}, {fmt_shape(vn.shape or ())} {vn.dtype})"
+            shp = "scalar" if not vn.shape else fmt_shape(vn.shape)
+            title = f"{vn.title} ({KIND.get(vn.kind, vn.kind)}, {shp} {vn.dtype}".rstrip() + ")"
             add("value", vn.value)
             if vn.kind in ("leaf", "param"):
                 g = f.leaf_grads.get(nid)
