@@ -88,43 +88,52 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     try:
         while ready:
             node, grad = pop()
-            if grad is not None and node._hooks is not None:
-                grad = _run_hooks(node._hooks, grad, create_graph)
-            if capture is not None and node in capture:
-                capture[node] = grad
+            while node is not None:     # along a chain, go straight on to the next node
+                if grad is not None and node._hooks is not None:
+                    grad = _run_hooks(node._hooks, grad, create_graph)
                 if node.__class__ is AccumulateGrad:
-                    continue
-            if node.__class__ is AccumulateGrad:
-                if grad is not None and capture is None:
-                    _accumulate(node, grad, create_graph, tracer)
-                continue
-            if grad is not None and node._retain is not None:
-                _retain(node, grad, create_graph)
-            if grad is not None and (needed is None or node in needed):
-                F = TENSOR_MATH if create_graph else (
-                    NUMPY_MATH if grad.__class__ is _ndarray else math_for(grad))
-                grads = node._run_backward(F, grad, create_graph)
-                if not retain_graph and node.save is not None:
-                    node._release()
-                if tracer is not None:
-                    tracer.step(node, grad, grads)
-            else:
-                grads = (None,) * len(node._next)   # nothing to send; the order still advances
-            for nxt, g in zip(node._next, grads):
-                if nxt is None:
-                    continue
-                if g is not None and g.__class__ is not _ndarray and isinstance(g, np.generic):
-                    g = np.asarray(g)               # numpy turns 0-d results into scalars
-                d = deps[nxt]
-                if d != 1:                          # more gradients to come: keep the sum
-                    deps[nxt] = d - 1
-                    if g is not None:
-                        pending[nxt] = _add(pending[nxt], g, nxt, tracer) if nxt in pending else g
-                elif nxt in pending:                # the last one: the node is ready
-                    before = take(nxt)
-                    push((nxt, before if g is None else _add(before, g, nxt, tracer)))
+                    if capture is not None:
+                        if node in capture:
+                            capture[node] = grad
+                    elif grad is not None:
+                        _accumulate(node, grad, create_graph, tracer)
+                    break
+                if capture is not None and node in capture:
+                    capture[node] = grad
+                if grad is not None and node._retain is not None:
+                    _retain(node, grad, create_graph)
+                if grad is not None and (needed is None or node in needed):
+                    F = TENSOR_MATH if create_graph else (
+                        NUMPY_MATH if grad.__class__ is _ndarray else math_for(grad))
+                    grads = node._run_backward(F, grad, create_graph)
+                    if not retain_graph and node.save is not None:
+                        node._release()
+                    if tracer is not None:
+                        tracer.step(node, grad, grads)
                 else:
-                    push((nxt, g))
+                    grads = (None,) * len(node._next)   # nothing to send; the order still advances
+                follow = None
+                for nxt, g in zip(node._next, grads):
+                    if nxt is None:
+                        continue
+                    if g is not None and g.__class__ is not _ndarray and isinstance(g, np.generic):
+                        g = np.asarray(g)           # numpy turns 0-d results into scalars
+                    d = deps[nxt]
+                    if d != 1:                      # more gradients to come: keep the sum
+                        deps[nxt] = d - 1
+                        if g is not None:
+                            pending[nxt] = _add(pending[nxt], g, nxt, tracer) if nxt in pending else g
+                        continue
+                    if nxt in pending:              # the last one: the node is ready
+                        before = take(nxt)
+                        g = before if g is None else _add(before, g, nxt, tracer)
+                    if follow is None:
+                        follow, follow_grad = nxt, g
+                    else:
+                        push((nxt, g))
+                if follow is None:
+                    break
+                node, grad = follow, follow_grad
     finally:
         GradMode.enabled = prev_mode
 

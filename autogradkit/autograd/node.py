@@ -306,6 +306,22 @@ class Op(Node):
             if self._out_vc[0] != 0:
                 raise _inplace_error(self, "the output", out, 0, self._out_vc[0])
             grads = self.backward(F, grad, out)
+        elif save == "inputs" and not create_graph and self._saved is not None \
+                and len(self._saved) == 2:
+            a, b = self._saved              # a binary op (mul, div, ...): unpacked inline
+            versions = self._versions
+            va, vb = (0, 0) if versions is None else versions
+            if a.__class__ is Tensor or isinstance(a, Tensor):
+                vc = a._vcs
+                if vc is not None and vc[0] != va:
+                    raise _inplace_error(self, "input 0", a, va)
+                a = a._data
+            if b.__class__ is Tensor or isinstance(b, Tensor):
+                vc = b._vcs
+                if vc is not None and vc[0] != vb:
+                    raise _inplace_error(self, "input 1", b, vb)
+                b = b._data
+            grads = self.backward(F, grad, a, b)
         else:
             grads = self.backward(F, grad, *self._unpack(create_graph))
         if len(self._next) == 1:
