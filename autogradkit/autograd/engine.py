@@ -94,17 +94,22 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 if node.__class__ is AccumulateGrad:
                     if capture is not None:
                         if node in capture:
-                            capture[node] = grad
+                            capture[node] = _array(grad)
                     elif grad is not None:
                         _accumulate(node, grad, create_graph, tracer)
                     break
                 if capture is not None and node in capture:
-                    capture[node] = grad
+                    capture[node] = _array(grad)
                 if grad is not None and node._retain is not None:
                     _retain(node, grad, create_graph)
                 if grad is not None and (needed is None or node in needed):
-                    F = TENSOR_MATH if create_graph else (
-                        NUMPY_MATH if grad.__class__ is _ndarray else math_for(grad))
+                    if create_graph:
+                        F = TENSOR_MATH
+                    elif grad.__class__ is _ndarray:
+                        F = NUMPY_MATH
+                    else:
+                        grad = _array(grad)
+                        F = math_for(grad)
                     grads = node._run_backward(F, grad, create_graph)
                     if not retain_graph and node.save is not None:
                         node._release()
@@ -116,8 +121,6 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 for nxt, g in zip(node._next, grads):
                     if nxt is None:
                         continue
-                    if g is not None and g.__class__ is not _ndarray and isinstance(g, np.generic):
-                        g = np.asarray(g)           # numpy turns 0-d results into scalars
                     d = deps[nxt]
                     if d != 1:                      # more gradients to come: keep the sum
                         deps[nxt] = d - 1
@@ -138,11 +141,14 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
         GradMode.enabled = prev_mode
 
 
+def _array(grad):
+    """numpy turns 0-d results into numpy scalars; gradients are kept as 0-d arrays."""
+    return np.asarray(grad) if isinstance(grad, np.generic) else grad
+
+
 def _add(before, g, node, tracer):
     """Two paths' gradients meet at ``node``: the chain rule adds them."""
     after = before + g
-    if after.__class__ is not _ndarray and isinstance(after, np.generic):
-        after = np.asarray(after)
     if tracer is not None:
         tracer.sum(node, before, g, after)
     return after
@@ -155,6 +161,7 @@ def _as_tensor(grad):
 
 def _run_hooks(hooks, grad, create_graph):
     """Tensor hooks: each sees the gradient and may return a replacement."""
+    grad = _array(grad)
     for hook in list(hooks):
         result = hook(_as_tensor(grad))
         if result is not None:
@@ -171,6 +178,7 @@ def _accumulate(node, grad, create_graph, tracer):
     leaf = node._variable()
     if leaf is None:
         return
+    grad = _array(grad)
     Tensor = _node.Tensor
     before = leaf._grad
     if tracer is not None:
@@ -193,6 +201,7 @@ def _retain(node, grad, create_graph):
     tensor = node._retain()
     if tensor is None:
         return
+    grad = _array(grad)
     Tensor = _node.Tensor
     if create_graph:
         grad = _as_tensor(grad)

@@ -324,7 +324,7 @@ class Op(Node):
             grads = self.backward(F, grad, a, b)
         else:
             grads = self.backward(F, grad, *self._unpack(create_graph))
-        if len(self._next) == 1:
+        if grads.__class__ is not tuple:        # a one-input op returns its gradient alone
             grads = (grads,)
         if self._in_meta is None:       # elementwise, nothing broadcast: shapes already right
             return grads
