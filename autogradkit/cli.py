@@ -98,6 +98,11 @@ def _cuda_reason():
     return "unknown"
 
 
+def _doctor(args):
+    from autogradkit import doctor
+    return doctor.report(doctor.run_checks())
+
+
 def _tour(args):
     """A short tour of the engine: a small expression, its graph, its gradients, checked."""
     import autogradkit as ag
@@ -147,6 +152,39 @@ def _print_graph(root):
                 stack.append((nxt, depth + 1))
 
 
+def _grade(args):
+    """Run learner notebooks headless and print a score table per task (or JSON)."""
+    from autogradkit.exercises import grading
+    if args.timeout <= 0:
+        return _fail("--timeout must be positive")
+    if args.time_limit is not None and args.time_limit <= 0:
+        return _fail("--time-limit must be positive")
+    return grading.run(args.notebooks, as_json=args.json, timeout=args.timeout,
+                       time_limit=args.time_limit)
+
+
+def _exercises(args):
+    """Generate the learner notebooks from their sources, or check that they are up to date."""
+    from autogradkit.exercises import notebooks
+    folder = args.dir
+    if not notebooks.sources(folder):
+        return _fail(f"no source notebooks in {folder}/source (use --dir to point at the "
+                     "exercises folder)")
+    if args.check:
+        problems = notebooks.up_to_date_problems(folder)
+        for p in problems:
+            print(f"autogradkit: {p}", file=sys.stderr)
+        if problems:
+            return 1
+        print(f"the learner notebooks in {folder} are up to date with their sources")
+        return 0
+    try:
+        notebooks.build(folder, names=args.names or None, run=not args.no_execute)
+    except notebooks.SourceError as exc:
+        return _fail(str(exc))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="autogradkit", description="Learn automatic "
                                      "differentiation and backpropagation with autogradkit.")
@@ -163,6 +201,37 @@ def build_parser():
     demo.set_defaults(func=_demo)
     tour = sub.add_parser("tour", help="a short, commented tour of the engine on a tiny expression")
     tour.set_defaults(func=_tour)
+    doctor = sub.add_parser("doctor", help="check numpy, Graphviz, Jupyter/ipywidgets, CuPy and the GPU",
+                            description="Report what autogradkit and the course need, each missing "
+                            "piece with how to fix it. Exits 1 only if something required is missing.")
+    doctor.set_defaults(func=_doctor)
+    grade = sub.add_parser("grade", help="run exercise notebooks headless and score each task",
+                           description="Run learner exercise notebooks top to bottom in a fresh "
+                           "kernel, check every task, and print a score table per notebook. "
+                           "Exit status 0 only when every task passes.")
+    grade.add_argument("notebooks", nargs="+", metavar="PATH.ipynb", help="notebook(s) to grade")
+    grade.add_argument("--json", action="store_true", help="print the results as JSON "
+                       "(for instructors' scripts)")
+    grade.add_argument("--timeout", type=float, default=120, help="seconds a single cell may "
+                       "run before it is interrupted (default 120)")
+    grade.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                       help="the time each task's check may take (default: each task's own, "
+                       "10 s for most)")
+    grade.set_defaults(func=_grade)
+    exercises = sub.add_parser("exercises", help="generate the learner exercise notebooks from "
+                               "their sources (or --check that they are up to date)",
+                               description="Make each learner notebook exercises/exN_*.ipynb "
+                               "from its source exercises/source/exN_*.ipynb (solution regions "
+                               "replaced by stubs), and run both so their outputs are stored.")
+    exercises.add_argument("names", nargs="*", metavar="NAME", help="only these exercises "
+                           "(e.g. ex1_derivatives); default all")
+    exercises.add_argument("--dir", default="exercises", help="the exercises folder "
+                           "(default ./exercises)")
+    exercises.add_argument("--check", action="store_true", help="change nothing; exit 1 if a "
+                           "learner notebook is out of date with its source or not executed")
+    exercises.add_argument("--no-execute", action="store_true", help="write the learner "
+                           "notebooks without running them (their outputs will be empty)")
+    exercises.set_defaults(func=_exercises)
     return parser
 
 

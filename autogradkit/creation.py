@@ -24,6 +24,16 @@ def default_generator():
     return _generator
 
 
+def get_rng_state():
+    """The random generator's state (a dict), to restore later with ``set_rng_state``."""
+    return _generator.bit_generator.state
+
+
+def set_rng_state(state):
+    """Restore a state from ``get_rng_state``: the next random numbers repeat from there."""
+    _generator.bit_generator.state = state
+
+
 def _as_array(data, dtype=None, device=None):
     """Any array-like as an array of the right dtype on the right device (a copy)."""
     np_dtype = dtypes.to_numpy(dtype)

@@ -292,6 +292,23 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
 
+    def __deepcopy__(self, memo):
+        """A leaf's copy with its own numbers (and grad); as in PyTorch, only leaves can be copied."""
+        if self._grad_fn is not None:
+            raise RuntimeError("deepcopy: only tensors created by the user (graph leaves) can be "
+                               "deep-copied; use .detach().clone() for a non-leaf")
+        if id(self) in memo:
+            return memo[id(self)]
+        new = object.__new__(type(self))
+        new._data = self._data.copy()
+        new._grad_fn = None
+        new._vcs = None
+        new._requires_grad = self._requires_grad
+        memo[id(self)] = new
+        if self._grad is not None:
+            new._grad = self._grad.__deepcopy__(memo)
+        return new
+
     def __reduce_ex__(self, protocol):
         raise TypeError("Tensors are not pickled by autogradkit; use autogradkit.save(...) to store "
                         "them without pickle")

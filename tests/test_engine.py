@@ -574,3 +574,27 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
     x = ag.tensor([1.0, 2.0], dtype=ag.float64, requires_grad=True)
     assert gradcheck(FirstOrderOnly.apply, (x,))
     assert not autograd.gradgradcheck(FirstOrderOnly.apply, (x,), raise_exception=False)
+
+
+def test_deepcopy_of_leaves_and_modules():
+    import copy
+    import autogradkit.nn as nn
+    w = ag.tensor([1.0, 2.0], requires_grad=True)
+    (w * 2).sum().backward()
+    w2 = copy.deepcopy(w)
+    assert w2 is not w and w2.requires_grad and w2.grad.tolist() == [2.0, 2.0]
+    w2.detach().add_(1)
+    assert w.tolist() == [1.0, 2.0]                     # its own numbers
+    m = nn.Linear(3, 2)
+    m2 = copy.deepcopy(m)
+    assert isinstance(m2.weight, nn.Parameter) and m2.weight is not m.weight
+    assert m2.weight.equal(m.weight)
+    with pytest.raises(RuntimeError, match="leaves"):
+        copy.deepcopy(w * 2)
+
+
+def test_rng_state_round_trip():
+    state = ag.get_rng_state()
+    a = ag.randn(3)
+    ag.set_rng_state(state)
+    assert ag.randn(3).equal(a)

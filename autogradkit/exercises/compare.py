@@ -78,7 +78,6 @@ def index_str(name, index):
 class Mismatch:
     message: str                       # the first difference, e.g. "grad of b[1]: expected 2, got 0"
     misconception: str | None = None   # key of the known mistake the answer looks like, if any
-    shape: bool = False                # True when the shapes differ (values not compared)
 
 
 def _close(a, b, rtol, atol):
@@ -100,17 +99,20 @@ def broadcasts_to(small, big):
     return all(s in (1, b) for s, b in zip(reversed(small), reversed(big)))
 
 
-def compare(got, expected, what="result", rtol=1e-5, atol=1e-8, alternatives=None, generic=True):
+def compare(got, expected, what="result", rtol=1e-5, atol=1e-8, alternatives=None, generic=True,
+            names=None):
     """``None`` when ``got`` matches ``expected``; else a :class:`Mismatch`.
 
-    ``alternatives`` maps a misconception key to the answer that mistake would give (checked in
-    order, before the generic ones: negated, doubled, all zeros) — an answer that matches one is
-    labelled with that key.
+    ``alternatives`` maps a misconception key to the answer that mistake would give (a dict, or
+    a list of (key, answer) pairs; checked in order, before the generic ones: negated, doubled,
+    transposed, all zeros) — an answer that matches one is labelled with that key. ``names``
+    (for 1-D answers) names each element, e.g. the graph node it belongs to; ``what`` may then
+    contain ``{}`` where the name goes.
     """
     try:
         g = to_array(got)
     except NotNumbers:
-        return Mismatch(f"{what}: expected numbers, got {describe_type(got)}", "not_numbers", True)
+        return Mismatch(f"{what}: expected numbers, got {describe_type(got)}", "not_numbers")
     e = to_array(expected)
     if g.shape != e.shape:
         return _shape_mismatch(g, e, what)
@@ -118,16 +120,20 @@ def compare(got, expected, what="result", rtol=1e-5, atol=1e-8, alternatives=Non
     if not bad.any():
         return None
     index = tuple(np.argwhere(bad)[0]) if g.ndim else ()
-    message = (f"{index_str(what, index)}: expected {fmt(e[index], g[index])}, "
-               f"got {fmt(g[index], e[index])}")
+    where = what.format(names[index[0]]) if names is not None else index_str(what, index)
+    message = f"{where}: expected {fmt(e[index], g[index])}, got {fmt(g[index], e[index])}"
     return Mismatch(message, _which_mistake(g, e, rtol, atol, alternatives, generic))
 
 
 def _which_mistake(g, e, rtol, atol, alternatives, generic):
-    for key, wrong in (alternatives or {}).items():
+    pairs = alternatives.items() if isinstance(alternatives, dict) else (alternatives or ())
+    for key, wrong in pairs:
         if wrong is None:
             continue
-        w = to_array(wrong)
+        try:
+            w = to_array(wrong)
+        except NotNumbers:
+            continue
         if _close(g, w, rtol, atol) and not _close(w, e, rtol, atol):
             return key
     if not generic or np.isnan(g).any():
@@ -149,10 +155,10 @@ def _which_mistake(g, e, rtol, atol, alternatives, generic):
 def _shape_mismatch(g, e, what):
     gs, es = g.shape, e.shape
     message = f"{what} has shape {shape_str(gs)}, expected {shape_str(es)}"
-    if broadcasts_to(es, gs):
-        return Mismatch(message, "unsummed_broadcast", True)
     if g.ndim == 2 and gs == es[::-1]:
-        return Mismatch(message, "transposed", True)
+        return Mismatch(message, "transposed")
     if g.size == e.size:
-        return Mismatch(message, "reshaped", True)
-    return Mismatch(message, None, True)
+        return Mismatch(message, "reshaped")
+    if broadcasts_to(es, gs):
+        return Mismatch(message, "unsummed_broadcast")
+    return Mismatch(message, None)

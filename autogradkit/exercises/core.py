@@ -11,7 +11,7 @@ Reports contain no timings, addresses or random numbers, so a stored notebook ou
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import misconceptions, sandbox
 from .compare import compare
@@ -35,14 +35,14 @@ class Result:
     exercise: str
     task: str
     number: int
-    status: str                        # "passed" | "wrong" | "error" | "timeout" | "not_started"
+    status: str        # "passed" | "wrong" | "error" | "timeout" | "not_started" | "usage"
     cases: int = 0                     # cases run (all of them when passed)
     case: str | None = None            # the failing case, in words
     message: str | None = None         # what differs, or the error
     misconception: str | None = None   # key in misconceptions.CATALOGUE (or a task's own)
+    label: str | None = None           # what the answer looks like, in words
     hint: str | None = None
     internal_error: bool = False       # the check itself failed (a bug in the checker)
-    lines: list = field(default_factory=list)
 
     @property
     def passed(self):
@@ -67,16 +67,11 @@ class Result:
         if self.case:
             lines.append(f"   case: {self.case}")
         lines.append(f"   {self.message}")
-        if self.misconception:
-            lines.append(f"   looks like: {self._label()}")
+        if self.label:
+            lines.append(f"   looks like: {self.label}")
         if self.hint:
             lines.append(f"   hint: {self.hint}")
         return "\n".join(lines)
-
-    def _label(self):
-        return self._labels.get(self.misconception) or misconceptions.label(self.misconception)
-
-    _labels = {}
 
     def __str__(self):
         return self.report()
@@ -97,9 +92,10 @@ class Task:
 class Checker:
     """What a task's check function uses: cases, calls into learner code, comparisons."""
 
-    def __init__(self, task, clock):
-        self.task, self.clock = task, clock
+    def __init__(self, task, clock, limit):
+        self.task, self.clock, self.limit = task, clock, limit
         self.cases, self.current = 0, None
+        self.progressed = False            # some comparison has passed already
 
     def case(self, description):
         """Start the next case; ``description`` is shown if it fails."""
@@ -108,10 +104,15 @@ class Checker:
 
     def call(self, fn, *args, **kwargs):
         """Run learner code; on an error or time-out the check stops with that as its report."""
-        out = sandbox.call(fn, args, kwargs, seconds=self.clock.left(), limit=self.task.time_limit)
+        out = sandbox.call(fn, args, kwargs, seconds=self.clock.left(), limit=self.limit)
         if out.ok:
             return out.value
-        if out.kind == "not_started":
+        if out.kind == "not_started" and (self.task.name in out.error
+                                          or out.error == "NotImplementedError"):
+            if self.progressed:
+                raise _Stop(f"your code raised {out.error}", kind="error",
+                            hint="Part of your answer works; another part is still the stub. "
+                            "Replace that `raise NotImplementedError(...)` line too.")
             raise _Stop(out.error, kind="not_started")
         if out.kind == "timeout":
             raise _Stop(f"your code {out.error}", "timeout", kind="timeout")
@@ -120,11 +121,12 @@ class Checker:
         raise _Stop(f"your code raised {out.error}{where}", key, kind="error")
 
     def compare(self, got, expected, what="result", rtol=1e-5, atol=1e-8, alternatives=None,
-                generic=True):
+                generic=True, names=None):
         """Stop with the first differing element unless ``got`` matches ``expected``."""
-        mismatch = compare(got, expected, what, rtol, atol, alternatives, generic)
+        mismatch = compare(got, expected, what, rtol, atol, alternatives, generic, names)
         if mismatch is not None:
             raise _Stop(mismatch.message, mismatch.misconception)
+        self.progressed = True
 
     def require(self, condition, message, misconception=None, hint=None):
         if not condition:
@@ -157,39 +159,41 @@ class Exercise:
         name = task if task is not None else getattr(answer, "__name__", None)
         if name not in self.tasks:
             known = ", ".join(self.tasks)
-            if task is None and name is None:
+            if task is None and (name is None or name.startswith("<")):
                 return None, (f"check: can't tell which task this answers; name it, e.g. "
                               f"check(answer, {next(iter(self.tasks))!r}). Tasks: {known}.")
             return None, f"check: {self.title} has no task called {name!r}. Its tasks are: {known}."
         return self.tasks[name], None
 
-    def evaluate(self, answer, task=None):
+    def evaluate(self, answer, task=None, time_limit=None):
         """Check ``answer`` silently and return the :class:`Result` (also kept for ``progress``).
 
-        ``task`` defaults to the answer's ``__name__``.
+        ``task`` defaults to the answer's ``__name__``; ``time_limit`` (seconds) replaces the
+        task's own limit.
         """
         spec, problem = self._resolve(answer, task)
         if spec is None:
             raise LookupError(problem)
-        result = self._run(spec, answer)
+        result = self._run(spec, answer, time_limit)
         self.results[spec.name] = result
         return result
 
-    def check(self, answer, task=None):
+    def check(self, answer, task=None, time_limit=None):
         """Check ``answer`` and print a short report: passed, or the first failing case with a
         hint. ``task`` defaults to the answer's name (``check(central_difference)``)."""
         spec, problem = self._resolve(answer, task)
         if spec is None:
             print(problem)
             return
-        print(self.evaluate(answer, spec.name).report())
+        print(self.evaluate(answer, spec.name, time_limit).report())
 
-    def _run(self, spec, answer):
+    def _run(self, spec, answer, time_limit=None):
         result = Result(self.id, spec.name, spec.number, "passed")
         problem = self._wrong_kind(spec, answer)
         if problem:
-            return self._failed(result, spec, _Stop(problem), None)
-        t = Checker(spec, sandbox.Clock(spec.time_limit))
+            return self._failed(result, spec, _Stop(problem, kind="usage"), None)
+        limit = spec.time_limit if time_limit is None else float(time_limit)
+        t = Checker(spec, sandbox.Clock(limit), limit)
         with sandbox.preserved_state():
             try:
                 spec.check_fn(t, answer)
@@ -219,16 +223,16 @@ class Exercise:
         result.message = stop.message
         result.cases = t.cases if t else 0
         result.case = t.current if t else None
-        if stop.kind == "not_started":
+        if stop.kind in ("not_started", "usage"):
             return result
         key = stop.misconception
         result.misconception = key
         own = spec.hints.get(key) if key else None
         if own is not None:
-            label, text = own
-            result._labels = {key: label}
+            result.label, text = own
             result.hint = stop.hint or text
         else:
+            result.label = misconceptions.label(key) if key else None
             result.hint = stop.hint or (misconceptions.hint(key) if key else None) or spec.hint
         return result
 

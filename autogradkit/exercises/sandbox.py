@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,20 +55,58 @@ def _main_thread_with_alarm():
             and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
 
 
+_OWN_FILES = {os.path.abspath(__file__), os.path.abspath(contextlib.__file__)}
+
+
+def _stop_everywhere(frame, armed):
+    """Escalation for code that swallows the time-limit exception (a bare ``except:`` in a
+    loop): trace every frame on the stack and raise again at each line it runs — inside an
+    ``except`` body too — until the exception escapes to :func:`call`. Returns a function that
+    puts the frames' previous tracers back."""
+    def tracer(f, event, arg):
+        if armed[0] and event == "line" and os.path.abspath(f.f_code.co_filename) not in _OWN_FILES:
+            raise TimeLimitExceeded()
+        return tracer
+
+    touched = []
+    while frame is not None:
+        touched.append((frame, frame.f_trace))
+        frame.f_trace = tracer
+        frame = frame.f_back
+    sys.settrace(tracer)
+
+    def undo():
+        for f, previous in touched:
+            f.f_trace = previous
+        touched.clear()
+    return undo
+
+
 @contextlib.contextmanager
 def _alarm(seconds):
     armed = [True]
+    fired = [0]
+    undo_tracing = []
 
     def handler(signum, frame):
         if armed[0]:
+            fired[0] += 1
+            if fired[0] > 1 and not undo_tracing:      # the first one was swallowed
+                undo_tracing.append(_stop_everywhere(frame, armed))
             raise TimeLimitExceeded()
 
     def disarm():
         armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if undo_tracing:
+            sys.settrace(previous_trace)
+            undo_tracing.pop()()
 
     previous = signal.signal(signal.SIGALRM, handler)
+    if previous is None:              # a handler installed from C: put the default back after
+        previous = signal.SIG_DFL
+    previous_trace = sys.gettrace()
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3), _REPEAT_S)
     try:
         try:
@@ -86,7 +125,8 @@ def _watchdog(seconds):
     armed = [True]
     stop = threading.Event()
     set_async = ctypes.pythonapi.PyThreadState_SetAsyncExc
-    set_async.argtypes = (ctypes.c_ulong, ctypes.py_object)
+    set_async.argtypes = (ctypes.c_ulong, ctypes.c_void_p)     # NULL clears a pending one
+    exc_class = id(TimeLimitExceeded)     # CPython: an object's id is its address
 
     def watch():
         if stop.wait(seconds):
@@ -95,7 +135,7 @@ def _watchdog(seconds):
             with lock:
                 if not armed[0]:
                     return
-                set_async(target, TimeLimitExceeded)
+                set_async(target, exc_class)
             if stop.wait(_REPEAT_S):
                 return
 
@@ -157,9 +197,6 @@ def call(fn, args=(), kwargs=None, seconds=10.0, limit=None):
                        f"{_secs(seconds if limit is None else limit)}", kind="timeout")
     except KeyboardInterrupt:
         raise
-    except RecursionError as exc:
-        return Outcome(False, error=f"RecursionError: {exc}", where=_where(exc.__traceback__),
-                       kind="raised")
     except BaseException as exc:        # SystemExit, GeneratorExit, anything: a message, not a crash
         kind = "not_started" if isinstance(exc, NotImplementedError) else "raised"
         text = str(exc)
@@ -176,7 +213,8 @@ def _secs(seconds):
 @contextlib.contextmanager
 def preserved_state():
     """Restore autogradkit's random generator, grad mode and default dtype, numpy's and Python's
-    global random state, and the recursion limit after the block, whatever the learner did."""
+    global random state, and the recursion limit after the block, whatever the learner did.
+    Warnings (and numpy's floating-point warnings) inside the block are silenced."""
     import random
 
     from .. import creation, dtypes
@@ -190,7 +228,9 @@ def preserved_state():
     py_state = random.getstate()
     limit = sys.getrecursionlimit()
     try:
-        yield
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")      # the report says what went wrong; no stray stderr
+            yield
     finally:
         creation._generator = gen
         gen.bit_generator.state = gen_state

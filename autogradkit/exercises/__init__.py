@@ -1,0 +1,42 @@
+"""Self-graded exercises: the checking runtime behind the notebooks in ``exercises/``.
+
+In an exercise notebook::
+
+    from autogradkit.exercises import ex1_derivatives as ex
+
+    def central_difference(f, x, h=1e-5):
+        ...                                  # the learner's code
+
+    ex.check(central_difference)             # ✅ passed, or the first failing case and a hint
+    ex.progress()                            # which tasks are done
+
+Pieces:
+
+* ``core``        — ``Exercise``, tasks, ``check`` / ``evaluate`` / ``progress``, the reports;
+* ``compare``     — where two answers differ (the first element) and which mistake it looks like;
+* ``misconceptions`` — the classic mistakes with their hints;
+* ``sandbox``     — running learner code with a time limit, errors as messages, state restored;
+* ``scalar``      — the tiny scalar engine the chapter-3 checks build graphs with;
+* ``ex1_derivatives`` … ``ex6_training`` — one module of tasks per course chapter;
+* ``notebooks``   — the generator: solution source → learner notebook, and the up-to-date check;
+* ``grading``     — ``autogradkit grade``: run a notebook headless and score its tasks.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .core import REGISTRY, Exercise, Result
+
+EXERCISES = ("ex1_derivatives", "ex2_chain_rule", "ex3_backward", "ex4_tensors", "ex5_modules",
+             "ex6_training")
+
+
+def load(exercise_id):
+    """The :class:`Exercise` called ``exercise_id`` (importing its module)."""
+    if exercise_id not in EXERCISES:
+        raise LookupError(f"no exercise called {exercise_id!r}; there are: {', '.join(EXERCISES)}")
+    importlib.import_module(f"{__name__}.{exercise_id}")
+    return REGISTRY[exercise_id]
+
+
+__all__ = ["EXERCISES", "Exercise", "Result", "load"]
