@@ -88,6 +88,23 @@ def _heatmap_png(arrays):
 class _Explorer:
     """Shared layout: controls, graph, panel."""
 
+    def _show(self, k, force=False):
+        """Show step ``k``: the highlighted graph (cached per step) and the explanation panel."""
+        if k == self._index and not force and self._box is not None and self._graph.value:
+            return
+        self._index = k
+        if self._box is None:
+            return
+        if k not in self._graph_cache:
+            self._graph_cache[k] = _svg_html(self.view(k))
+        self._graph.value = self._graph_cache[k]
+        title, lines = self._describe(k)
+        self._panel.value = _panel_html(title, lines)
+        self._shown(k)
+
+    def _shown(self, k):
+        """A hook for what else follows the current step (the backward explorer's inspector)."""
+
     def _controls(self, n, description):
         import ipywidgets as w
         self._prev = w.Button(description="◀ Previous", tooltip="previous step",
@@ -218,17 +235,12 @@ class BackwardExplorer(_Explorer):
         box.add_class("agk-backward-explorer")
         return box
 
-    def _show(self, k, force=False):
-        if k == self._index and not force and self._box is not None and self._graph.value:
-            return
-        self._index = k
-        if self._box is None:
-            return
-        if k not in self._graph_cache:
-            self._graph_cache[k] = _svg_html(self.view(k))
-        self._graph.value = self._graph_cache[k]
+    def _describe(self, k):
         f = self.replay[k]
-        self._panel.value = _panel_html(f.title, f.lines)
+        return f.title, f.lines
+
+    def _shown(self, k):
+        f = self.replay[k]
         ids = [v for _, v in self._pick.options]
         if self._follow_box.value and f.node in ids and self._pick.value != f.node:
             self._pick.value = f.node       # the observer updates the inspector
@@ -328,14 +340,5 @@ class ForwardExplorer(_Explorer):
         box.add_class("agk-forward-explorer")
         return box
 
-    def _show(self, k, force=False):
-        if k == self._index and not force and self._box is not None and self._graph.value:
-            return
-        self._index = k
-        if self._box is None:
-            return
-        if k not in self._graph_cache:
-            self._graph_cache[k] = _svg_html(self.view(k))
-        self._graph.value = self._graph_cache[k]
-        title, lines = self.steps.describe(k)
-        self._panel.value = _panel_html(title, lines)
+    def _describe(self, k):
+        return self.steps.describe(k)
