@@ -11,13 +11,27 @@ from .tensor import Tensor
 _generator = np.random.default_rng(0)
 
 
+class SeedInfo:
+    """What ``manual_seed`` returns (PyTorch returns its generator): the seed, with a stable repr
+    so that a notebook cell ending in ``manual_seed(0)`` prints the same thing every run."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def initial_seed(self):
+        return self.seed
+
+    def __repr__(self):
+        return f"<autogradkit generator, seed {self.seed}>"
+
+
 def manual_seed(seed):
     """Reset the random generator: every later ``rand``/``randn``/… call repeats exactly."""
     global _generator
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
     _generator = np.random.default_rng(int(seed))
-    return _generator
+    return SeedInfo(int(seed))
 
 
 def default_generator():
