@@ -50,7 +50,7 @@ def pow(a, b):
 
 
 def neg(x):
-    return E.Neg.apply_unary(_t(x, "neg"))
+    return E.Neg.apply_unary(x)
 
 
 def square(x):
@@ -60,46 +60,46 @@ def square(x):
 # ---- elementwise functions -------------------------------------------------------------------
 def exp(x):
     """eˣ elementwise."""
-    return E.Exp.apply_unary(_t(x, "exp"))
+    return E.Exp.apply_unary(x)
 
 
 def log(x):
     """Natural logarithm elementwise."""
-    return E.Log.apply_unary(_t(x, "log"))
+    return E.Log.apply_unary(x)
 
 
 def sqrt(x):
-    return E.Sqrt.apply_unary(_t(x, "sqrt"))
+    return E.Sqrt.apply_unary(x)
 
 
 def abs(x):
-    return E.Abs.apply_unary(_t(x, "abs"))
+    return E.Abs.apply_unary(x)
 
 
 def sign(x):
-    return E.Sign.apply_unary(_t(x, "sign"))
+    return E.Sign.apply_unary(x)
 
 
 def sin(x):
-    return E.Sin.apply_unary(_t(x, "sin"))
+    return E.Sin.apply_unary(x)
 
 
 def cos(x):
-    return E.Cos.apply_unary(_t(x, "cos"))
+    return E.Cos.apply_unary(x)
 
 
 def tanh(x):
-    return E.Tanh.apply_unary(_t(x, "tanh"))
+    return E.Tanh.apply_unary(x)
 
 
 def sigmoid(x):
     """σ(x) = 1 / (1 + e⁻ˣ), computed without overflow."""
-    return E.Sigmoid.apply_unary(_t(x, "sigmoid"))
+    return E.Sigmoid.apply_unary(x)
 
 
 def relu(x):
     """max(x, 0); its derivative at 0 is taken as 0, like PyTorch."""
-    return E.Relu.apply_unary(_t(x, "relu"))
+    return E.Relu.apply_unary(x)
 
 
 def clamp(x, min=None, max=None):

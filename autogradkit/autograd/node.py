@@ -194,7 +194,12 @@ class Op(Node):
     def apply_unary(cls, x):
         node = _new(cls)
         try:
-            out = node.forward(x._data)
+            data = x._data
+        except AttributeError:
+            raise TypeError(f"{_op_name(cls)}: expected a Tensor, got {type(x).__name__}; wrap "
+                            "numbers with autogradkit.tensor(...)") from None
+        try:
+            out = node.forward(data)
         except (ValueError, TypeError) as exc:
             raise _op_error(cls, (x,), exc) from exc
         if out.__class__ is not _ndarray and isinstance(out, _generic):
