@@ -52,7 +52,7 @@ class CustomNode(Node):
     """The graph node of a custom ``Function`` (named ``<ClassName>Backward``)."""
 
     __slots__ = ("_fn", "ctx", "_saved", "_versions", "_out", "_out_vc", "_needs", "_in_meta",
-                 "_released", "name")
+                 "_hooks", "_retain", "_released", "name")
     formula = "user-defined backward"
     save = "custom"
 

@@ -37,7 +37,9 @@ _ALL_ZERO = itertools.repeat(0)    # the versions of saved tensors that had no c
 class Node:
     """Base of every graph node. ``name`` is PyTorch's (``MulBackward0``, ``AccumulateGrad``…)."""
 
-    __slots__ = ("_next", "_hooks", "_retain", "__weakref__")
+    __slots__ = ("_next", "__weakref__")
+    _hooks = None       # tensor hooks on this node's output, set by register_hook
+    _retain = None      # a weak reference to the output, set by retain_grad
     name = "Node"
     formula = ""
 
@@ -81,7 +83,7 @@ def _add_hook(node, hook):
 class AccumulateGrad(Node):
     """The node of a leaf that requires grad: it adds the gradient it receives into ``leaf.grad``."""
 
-    __slots__ = ("_variable",)
+    __slots__ = ("_variable", "_hooks", "_retain")
     name = "AccumulateGrad"
     formula = "leaf.grad += ḡ"
 
@@ -168,7 +170,6 @@ class Op(Node):
             result = _make(out)                 # (no gradient flows through integer results)
         else:
             node._next = tuple(nexts)
-            node._hooks = node._retain = None
             node._in_meta = tuple(meta)
             result = _make(out, node, True)
             save = cls.save
@@ -207,7 +208,7 @@ class Op(Node):
         if not (x._requires_grad and GradMode.enabled):
             return _make(out)
         node._next = (x._grad_fn or x._accum or x._accumulator(),)
-        node._hooks = node._retain = node._in_meta = None
+        node._in_meta = None
         result = _make(out, node, True)
         save = cls.save
         if save is not None:
@@ -242,7 +243,6 @@ class Op(Node):
             return _make(out)
         node._next = ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
                       (b._grad_fn or b._accum or b._accumulator()) if rb else None)
-        node._hooks = node._retain = None
         # Gradients come back in the output's shape and dtype; remember the inputs' own only
         # when they differ (broadcasting or type promotion happened), so Op can undo it.
         if ta and tb:
