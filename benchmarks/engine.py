@@ -101,7 +101,7 @@ def _timed(fn, reps, warmup):
 
 
 # ------------------------------------------------------------------------------------------
-# autogradkit
+# autogradkit and PyTorch: the same code, since autogradkit speaks PyTorch's API
 # ------------------------------------------------------------------------------------------
 def _agk_setup():
     sys.path.insert(0, ROOT)
@@ -109,13 +109,18 @@ def _agk_setup():
     return ag
 
 
-def agk_chain(n=CHAIN_OPS):
-    ag = _agk_setup()
+def _torch_setup():
+    import torch
+    torch.set_num_threads(1)
+    return torch
+
+
+def _lib_chain(lib, n):
     x0, w0, b0 = _inputs()
-    x = ag.tensor(x0, requires_grad=True)
-    w = ag.tensor(w0, requires_grad=True)
-    b = ag.tensor(b0, requires_grad=True)
-    tanh = ag.tanh
+    x = lib.tensor(x0, requires_grad=True)
+    w = lib.tensor(w0, requires_grad=True)
+    b = lib.tensor(b0, requires_grad=True)
+    tanh = lib.tanh
     perf = time.perf_counter
     last = {}
 
@@ -144,11 +149,10 @@ def agk_chain(n=CHAIN_OPS):
     return once, result
 
 
-def agk_deep(n=DEEP_OPS):
-    ag = _agk_setup()
+def _lib_deep(lib, n):
     x0, _, _ = _inputs()
-    x = ag.tensor(x0, requires_grad=True)
-    tanh = ag.tanh
+    x = lib.tensor(x0, requires_grad=True)
+    tanh = lib.tanh
     perf = time.perf_counter
     last = {}
 
@@ -179,83 +183,20 @@ def agk_deep(n=DEEP_OPS):
     return once, result
 
 
-# ------------------------------------------------------------------------------------------
-# PyTorch
-# ------------------------------------------------------------------------------------------
-def _torch_setup():
-    import torch
-    torch.set_num_threads(1)
-    return torch
+def agk_chain(n=CHAIN_OPS):
+    return _lib_chain(_agk_setup(), n)
+
+
+def agk_deep(n=DEEP_OPS):
+    return _lib_deep(_agk_setup(), n)
 
 
 def torch_chain(n=CHAIN_OPS):
-    torch = _torch_setup()
-    x0, w0, b0 = _inputs()
-    x = torch.tensor(x0, requires_grad=True)
-    w = torch.tensor(w0, requires_grad=True)
-    b = torch.tensor(b0, requires_grad=True)
-    tanh = torch.tanh
-    perf = time.perf_counter
-    last = {}
-
-    def once():
-        x.grad = w.grad = b.grad = None
-        t0 = perf()
-        h = x
-        for i in range(n):
-            k = i % 3
-            if k == 0:
-                h = h * w
-            elif k == 1:
-                h = h + b
-            else:
-                h = tanh(h)
-        loss = h.sum()
-        tf = perf()
-        loss.backward()
-        t1 = perf()
-        last["loss"] = float(loss.item())
-        return t1 - t0, tf - t0, t1 - tf
-
-    def result():
-        return {"loss": last["loss"], "x.grad": x.grad.tolist(), "w.grad": w.grad.tolist(),
-                "b.grad": b.grad.tolist()}
-    return once, result
+    return _lib_chain(_torch_setup(), n)
 
 
 def torch_deep(n=DEEP_OPS):
-    torch = _torch_setup()
-    x0, _, _ = _inputs()
-    x = torch.tensor(x0, requires_grad=True)
-    tanh = torch.tanh
-    perf = time.perf_counter
-    last = {}
-
-    def once():
-        x.grad = None
-        tb = perf()
-        h = x
-        for i in range(n):
-            k = i % 3
-            if k == 0:
-                h = h * DEEP_MUL
-            elif k == 1:
-                h = h + DEEP_ADD
-            else:
-                h = tanh(h)
-        loss = h.sum()
-        tf = perf()
-        gc.collect()
-        t0 = perf()
-        loss.backward()
-        t1 = perf()
-        last["loss"] = float(loss.item())
-        del h, loss
-        return t1 - t0, tf - tb, t1 - t0
-
-    def result():
-        return {"loss": last["loss"], "x.grad": x.grad.tolist()}
-    return once, result
+    return _lib_deep(_torch_setup(), n)
 
 
 # ------------------------------------------------------------------------------------------
