@@ -16,10 +16,28 @@ from ._format import num
 _BLUE, _ORANGE, _GREEN, _RED, _GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f"
 
 
+_shown_figure = None
+
+
+def _figure_class():
+    """A Figure that Jupyter draws as PNG even before ``%matplotlib inline`` has run (made once,
+    on first use, so that importing this module does not import matplotlib)."""
+    global _shown_figure
+    if _shown_figure is None:
+        from matplotlib.figure import Figure
+
+        class ShownFigure(Figure):
+            def _repr_png_(self):
+                return _png(self)
+
+        ShownFigure.__name__ = ShownFigure.__qualname__ = "Figure"   # prints as matplotlib's does
+        _shown_figure = ShownFigure
+    return _shown_figure
+
+
 def _figure(w=6.0, h=3.6):
-    from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    fig = Figure(figsize=(w, h), dpi=100)
+    fig = _figure_class()(figsize=(w, h), dpi=100)
     FigureCanvasAgg(fig)
     return fig
 
