@@ -45,6 +45,10 @@ INSTALL_HINT = ("Graphviz's `dot` program was not found, so the graph is shown a
                 "https://graphviz.org/download/ — then re-run the cell.")
 
 
+def _count(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def graphviz_available():
     """True when Graphviz's ``dot`` program is on ``PATH`` (needed for SVG/PNG)."""
     return shutil.which("dot") is not None
@@ -165,7 +169,8 @@ def _view_class():
 
         def __repr__(self):
             m = self.model
-            return (f"<autograd graph: {m.op_count()} ops, {m.tensor_count()} tensors; "
+            return (f"<autograd graph: {_count(m.op_count(), 'op')}, "
+                    f"{_count(m.tensor_count(), 'tensor')}; "
                     ".source is its DOT text, .text() a text listing>")
 
     _VIEW_CLASS = GraphView
@@ -296,7 +301,8 @@ def to_text(model, overlay=None):
     if not ids:
         return "autograd graph: (empty)"
     w = max(len(_ref(model, i)) for i in ids) + 1
-    lines = [f"autograd graph: {model.op_count()} ops, {model.tensor_count()} tensors "
+    lines = [f"autograd graph: {_count(model.op_count(), 'op')}, "
+             f"{_count(model.tensor_count(), 'tensor')} "
              "(inputs first, the output last)"]
     if ov.caption:
         lines.append(ov.caption)

@@ -177,7 +177,7 @@ class BackwardReplay:
         lines.append(f"then each op runs once, outputs first: {len(steps)} steps; "
                      "ḡ × local derivative = the gradient each input receives")
         root = self.model.outputs[0] if self.model.outputs else None
-        return Frame(0, "start", root, None, f"Start · {self.steps_total} backward steps", lines,
+        return Frame(0, "start", root, None, f"Start · {self.steps_total} backward step{'' if self.steps_total == 1 else 's'}", lines,
                      leaf_grads=leaf_grads)
 
     def _describe_step(self, op, ev, step_no):
