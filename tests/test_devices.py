@@ -568,6 +568,9 @@ CASES = [
          ("MSELoss",)),
     Case("bce_with_logits", lambda x, y: _layers().BCEWithLogits.apply(x, y),
          [R(2, 3) * 5, (_rng.random((2, 3)) > 0.5).astype(np.float32)], ("BCEWithLogits",)),
+    Case("nll_loss", lambda z: _layers().NLLLoss.apply(z, target=np.array([1, 0, 2])), [R(3, 4)], ("NLLLoss",)),
+    Case("nll_loss_none", lambda z: _layers().NLLLoss.apply(z, target=np.array([3, 1]), reduction="none"),
+         [R(2, 4)], ("NLLLoss",)),
     # a small network, end to end
     Case("mlp", lambda x, w1, b1, w2: ((x @ w1 + b1).relu() @ w2).log_softmax(1)[[0, 1, 2], [1, 0, 1]].mean(),
          [R(3, 4), R(4, 5), R(5), R(5, 2)], ("MatMul", "Add", "Relu", "LogSoftmax", "GetItem", "Mean")),

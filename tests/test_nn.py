@@ -654,3 +654,26 @@ def test_nn_and_optim_reachable_from_the_package_like_torch():
     import sys
     code = "import autogradkit as ag; ag.nn.Linear; ag.optim.SGD"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_cross_entropy_graph_matches_pytorchs():
+    """CrossEntropyLoss records NllLossBackward0 <- LogSoftmaxBackward0, as PyTorch does."""
+    torch = pytest.importorskip("torch")
+    z = ag.randn(4, 3, requires_grad=True)
+    loss = ag.nn.CrossEntropyLoss()(z, ag.tensor([0, 2, 1, 1]))
+    tz = torch.tensor(z.detach().numpy(), requires_grad=True)
+    tloss = torch.nn.CrossEntropyLoss()(tz, torch.tensor([0, 2, 1, 1]))
+
+    def chain(fn):
+        names = []
+        while fn is not None:
+            names.append(type(fn).__name__ if hasattr(fn, "next_functions") and not hasattr(fn, "formula")
+                         else fn.name)
+            nxt = [n for n, _ in fn.next_functions if n is not None]
+            fn = nxt[0] if nxt else None
+        return names
+
+    assert chain(loss.grad_fn) == chain(tloss.grad_fn)
+    loss.backward()
+    tloss.backward()
+    np.testing.assert_allclose(z.grad.numpy(), tz.grad.numpy(), rtol=1e-5, atol=1e-7)

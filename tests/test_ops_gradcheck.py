@@ -278,6 +278,11 @@ CASES = [
          [nonzero(3, 4, lo=0.1, hi=4.0), uniform(3, 4, lo=0.05, hi=0.95)]),
     Case("bce_with_logits_none", lambda x, y: _nnf().binary_cross_entropy_with_logits(x, y, reduction="none"),
          [uniform(3, 4, lo=-30, hi=30), uniform(3, 4, lo=0.0, hi=1.0)]),
+    Case("nll_loss", lambda z: _nnf().nll_loss(z.log_softmax(1), [1, 0, 3]), [normal(3, 4)]),
+    Case("cross_entropy_sum", lambda z: _nnf().cross_entropy(z, ag.tensor([2, 2, 0]), reduction="sum"),
+         [normal(3, 4)]),
+    Case("cross_entropy_none", lambda z: _nnf().cross_entropy(z, ag.tensor([3, 1]), reduction="none"),
+         [normal(2, 4)]),
     # ---- a few compositions ---------------------------------------------------------------
     Case("mlp_layer", lambda x, w, b: (x @ w + b).tanh().sum(-1), [normal(2, 3), normal(3, 4), normal(4)]),
     Case("cross_entropy_like", lambda z: -(z.log_softmax(-1)[[0, 1, 2], [1, 0, 3]]).mean(), [normal(3, 4)]),

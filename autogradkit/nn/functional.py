@@ -82,9 +82,11 @@ def nll_loss(log_probs, target, reduction="mean"):
     if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
         raise IndexError(f"nll_loss: target class indices must be in [0, {c - 1}], got values from "
                          f"{int(t.min())} to {int(t.max())}")
-    rows = Tensor(np.arange(n), device=log_probs.device)
-    picked = log_probs[rows, Tensor._make(t)]
-    return _reduce(-picked, reduction, "nll_loss")
+    _check_reduction(reduction, "nll_loss")
+    if type(t) is not type(log_probs._data):
+        from ..backend import to_device
+        t = to_device(t, log_probs.device)
+    return _L.NLLLoss.apply(log_probs, target=t.astype(np.int64, copy=False), reduction=reduction)
 
 
 def cross_entropy(input, target, reduction="mean"):

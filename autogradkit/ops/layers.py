@@ -88,3 +88,30 @@ class BCEWithLogits(Op):
     def backward(self, F, g, x, y):
         sig = F.sigmoid(x)
         return g * (sig - y), (-g * x if self._next[1] is not None else None)
+
+
+class NLLLoss(Op):
+    """out = −(1/n) Σᵢ x[i, tᵢ]  (or the sum, or per sample)    x̄[i, tᵢ] = −ḡ/n, zero elsewhere.
+
+    The negative log-likelihood of class indices ``t`` given log-probabilities ``x`` of shape
+    (N, C). One node, as PyTorch's ``NllLossBackward0``, instead of index + neg + mean."""
+    name, op, formula = "NllLossBackward0", "nll_loss", "x̄[i, tᵢ] = −ḡ/n"
+
+    def forward(self, x, target, reduction="mean"):
+        from .elementwise import _xp
+        xp = _xp(x)
+        self.reduction, self.shape = reduction, x.shape
+        self.key = (xp.arange(x.shape[0]), target)
+        picked = -x[self.key]
+        if reduction == "mean":
+            return picked.sum() / x.shape[0]
+        if reduction == "sum":
+            return picked.sum()
+        return picked
+
+    def backward(self, F, g):
+        n = self.shape[0]
+        scale = -1.0 / n if self.reduction == "mean" else -1.0
+        if self.reduction != "none":
+            g = F.expand(g.reshape((1,)), (n,))        # the same ḡ for every sample
+        return F.index_add(self.shape, self.key, g * scale, False)   # each (i, tᵢ) once
