@@ -36,4 +36,4 @@ __all__ = ["Tensor", "Size", "DType", "Device", "device", "tensor", "as_tensor",
            "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "autograd", "cuda", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
            "uint8", "bool_", "set_default_dtype", "get_default_dtype", "float", "double", "half",
-           "long", "int", "bool", "save", "load"] + list(_functional_all)
+           "long", "int", "bool", "save", "load", "functional", "nn", "optim", "data"] + list(_functional_all)

@@ -20,7 +20,6 @@ import numpy as np
 
 from . import backend, dtypes
 from .autograd import node as _node
-from .autograd.grad_mode import GradMode, no_grad
 from .autograd.node import AccumulateGrad, _add_hook
 
 _ndarray = np.ndarray

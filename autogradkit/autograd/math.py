@@ -76,10 +76,6 @@ class ArrayMath:
 class TensorMath:
     """Backward math on tensors: every step is recorded (used when ``create_graph=True``)."""
 
-    @staticmethod
-    def _scalar(fn, x):
-        return fn(float(x))
-
     def exp(self, x):
         from .. import functional as Fn
         return Fn.exp(x) if _is_tensor(x) else math.exp(x)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.grad_mode import GradMode, no_grad
-from ..tensor import Tensor, _coerce
+from ..autograd.grad_mode import GradMode
+from ..tensor import Tensor
 from .elementwise import _xp
 
 _UFUNC = {"add_": "add", "sub_": "subtract", "mul_": "multiply", "div_": "true_divide"}
