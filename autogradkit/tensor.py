@@ -161,8 +161,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute ∂self/∂leaf for every leaf that requires grad and add it to ``leaf.grad``."""
-        from .autograd.functional import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _autograd_functional.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self):
         """The same numbers (shared, not copied) without history: a new leaf."""
@@ -752,6 +751,7 @@ from .ops.linalg import MatMul  # noqa: E402
 from .ops.indexing import GetItem  # noqa: E402
 from .ops.convert import ToCopy, Clone  # noqa: E402
 from . import functional as _F  # noqa: E402
+from .autograd import functional as _autograd_functional  # noqa: E402
 
 _lt, _le, _gt, _ge = np.less, np.less_equal, np.greater, np.greater_equal
 _eq, _ne = np.equal, np.not_equal

@@ -85,6 +85,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     prev_mode = GradMode.enabled
     GradMode.enabled = create_graph
     pop, push, take = ready.pop, ready.append, pending.pop
+    plain = capture is None and tracer is None and not create_graph    # the everyday backward()
     try:
         while ready:
             node, grad = pop()
@@ -130,6 +131,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     if nxt in pending:              # the last one: the node is ready
                         before = take(nxt)
                         g = before if g is None else _add(before, g, nxt, tracer)
+                    if plain and nxt.__class__ is AccumulateGrad and nxt._hooks is None:
+                        if g is not None:           # a leaf, ready: add into its .grad now
+                            _accumulate(nxt, g, False, None)
+                        continue
                     if follow is None:
                         follow, follow_grad = nxt, g
                     else:
@@ -178,7 +183,8 @@ def _accumulate(node, grad, create_graph, tracer):
     leaf = node._variable()
     if leaf is None:
         return
-    grad = _array(grad)
+    if grad.__class__ is not _ndarray:
+        grad = _array(grad)
     Tensor = _node.Tensor
     before = leaf._grad
     if tracer is not None:

@@ -35,6 +35,7 @@ class ArrayMath:
 
     def __init__(self, xp):
         self.xp = xp
+        self._ones = {}         # (n, dtype) -> ones(n), for sum_rows
         self.exp, self.log, self.sqrt = xp.exp, xp.log, xp.sqrt
         self.sin, self.cos, self.tanh, self.sign = xp.sin, xp.cos, xp.tanh, xp.sign
         self.where = xp.where
@@ -49,6 +50,27 @@ class ArrayMath:
 
     def cast(self, g, dtype):
         return g.astype(dtype)
+
+    def step(self, x):
+        """1 where x > 0, else 0, in x's dtype (multiplying by a bool mask is slower: numpy casts
+        it element by element)."""
+        return (x > 0).astype(x.dtype)
+
+    def mm(self, a, b):
+        """``a @ b`` for a 2-D ``b``. numpy's ``dot`` computes the same product (the same BLAS
+        call) with less overhead than ``@`` on small arrays."""
+        return a.dot(b)
+
+    def sum_rows(self, g):
+        """``g.sum(axis=0)`` for a 2-D ``g``, as a product with a vector of ones: numpy's reduction
+        over the first axis is several times slower on small arrays than this BLAS call."""
+        n = g.shape[0]
+        ones = self._ones.get((n, g.dtype))
+        if ones is None:
+            ones = self.xp.ones(n, dtype=g.dtype)
+            if len(self._ones) < 64:
+                self._ones[(n, g.dtype)] = ones
+        return ones.dot(g)
 
     def sigmoid(self, x):
         """σ(x) without overflow."""
@@ -114,6 +136,15 @@ class TensorMath:
 
     def expand(self, g, shape):
         return g.expand(shape)
+
+    def step(self, x):
+        return x > 0
+
+    def mm(self, a, b):
+        return a @ b
+
+    def sum_rows(self, g):
+        return g.sum(dim=0)
 
     def sum_to(self, g, shape):
         axes, lead = _reduced_axes(g.shape, shape)

@@ -244,7 +244,7 @@ class Relu(Op):
         return _xp(x).maximum(x, 0)
 
     def backward(self, F, g, out):
-        return g * (out > 0)
+        return g * F.step(out)
 
 
 class Clamp(Op):

@@ -6,13 +6,64 @@ bookkeeping counts. Their gradients are gradchecked like every other op.
 """
 from __future__ import annotations
 
-from ..autograd.node import Op
+import numpy as np
+
+from ..autograd.grad_mode import GradMode
+from ..autograd.node import Op, _inplace_error
+from ..tensor import Tensor
+
+_ndarray = np.ndarray
+_new = object.__new__
+_make = Tensor._make
+_asarray = np.asarray
+_apply = Op.apply.__func__      # the generic recording, for the cases Linear.apply leaves to it
 
 
 class Linear(Op):
     """out = x Wᵀ + b    x̄ = ḡ W,  W̄ = ḡᵀ x (summed over batch axes),  b̄ = ḡ summed over batch axes"""
     name, op, formula = "AddmmBackward0", "linear", "x̄ = ḡ·W, W̄ = ḡᵀ·x, b̄ = Σ ḡ"
     save = "inputs"
+
+    @classmethod
+    def apply(cls, x, weight, bias=None):
+        """Record ``x Wᵀ + b``. The everyday case (a 2-D input, numpy arrays of one dtype) is
+        recorded here with the least bookkeeping, since a training step is mostly these; every
+        other case — batched inputs, mixed dtypes, the GPU, bad input — goes through ``Op.apply``."""
+        if not (isinstance(x, Tensor) and isinstance(weight, Tensor)
+                and (bias is None or isinstance(bias, Tensor))):
+            return _apply(cls, x, weight, bias)
+        xd, wd = x._data, weight._data
+        bd = None if bias is None else bias._data
+        if not (xd.__class__ is _ndarray and wd.__class__ is _ndarray and xd.ndim == 2
+                and wd.ndim == 2 and xd.shape[1] == wd.shape[1] and xd.dtype is wd.dtype
+                and (bd is None or (bd.__class__ is _ndarray and bd.dtype is wd.dtype
+                                    and bd.shape == wd.shape[:1]))):
+            return _apply(cls, x, weight, bias)
+        out = xd.dot(wd.T)
+        if bd is not None:
+            out += bd
+        rx, rw = x._requires_grad, weight._requires_grad
+        rb = bias is not None and bias._requires_grad
+        if not ((rx or rw or rb) and GradMode.enabled):
+            return _make(out)
+        node = _new(cls)
+        ax = (x._grad_fn or x._accum or x._accumulator()) if rx else None
+        aw = (weight._grad_fn or weight._accum or weight._accumulator()) if rw else None
+        vx, vw = x._vcs, weight._vcs
+        if bias is None:
+            node.name = "MmBackward0"
+            node._next = (ax, aw)
+            node._saved = (x, weight)
+            node._versions = None if vx is None and vw is None else (
+                0 if vx is None else vx[0], 0 if vw is None else vw[0])
+        else:
+            vb = bias._vcs
+            node._next = (ax, aw, (bias._grad_fn or bias._accum or bias._accumulator()) if rb else None)
+            node._saved = (x, weight, bias)
+            node._versions = None if vx is None and vw is None and vb is None else (
+                0 if vx is None else vx[0], 0 if vw is None else vw[0], 0 if vb is None else vb[0])
+        node._in_meta = None        # gradients come out in the inputs' shapes and dtype
+        return _make(out, node, True)
 
     def forward(self, x, weight, bias=None):
         if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
@@ -29,17 +80,33 @@ class Linear(Op):
             out += bias
         return out
 
+    def _run_backward(self, F, grad, create_graph):
+        saved = self._saved
+        if create_graph or saved is None or grad.__class__ is not _ndarray or self._in_meta is not None:
+            return Op._run_backward(self, F, grad, create_graph)
+        versions = self._versions           # the fast path's unpacking: arrays, versions checked
+        arrays = []
+        for i, t in enumerate(saved):
+            if t is not None:
+                vc = t._vcs
+                v = 0 if versions is None else versions[i]
+                if vc is not None and vc[0] != v:
+                    raise _inplace_error(self, f"input {i}", t, v)
+                t = t._data
+            arrays.append(t)
+        return self.backward(F, grad, *arrays)
+
     def backward(self, F, g, x, weight, bias=None):
-        need_x, need_w = self._next[0] is not None, self._next[1] is not None
-        need_b = len(self._next) > 2 and self._next[2] is not None
-        gx = g @ weight if need_x else None
+        nxt = self._next
+        gx = F.mm(g, weight) if nxt[0] is not None else None
         gw = gb = None
+        need_w, need_b = nxt[1] is not None, len(nxt) > 2 and nxt[2] is not None
         if need_w or need_b:
             g2 = g.reshape((-1, g.shape[-1]))                   # (batch, out)
             if need_w:
-                gw = g2.swapaxes(0, 1) @ x.reshape((-1, x.shape[-1]))
+                gw = F.mm(g2.swapaxes(0, 1), x.reshape((-1, x.shape[-1])))
             if need_b:
-                gb = g2.sum(axis=0)
+                gb = F.sum_rows(g2)
         return (gx, gw) if bias is None else (gx, gw, gb)
 
 
@@ -47,6 +114,31 @@ class MSELoss(Op):
     """out = mean((a − b)²)    ā = 2(a − b)/n · ḡ,  b̄ = −ā"""
     name, op, formula = "MseLossBackward0", "mse_loss", "ā = 2(a − b)/n·ḡ, b̄ = −ā"
     save = "inputs"
+
+    @classmethod
+    def apply(cls, a, b, reduction="mean"):
+        """Record the loss. The everyday case (two numpy tensors of one shape and dtype, a
+        reduced loss) is recorded here with the least bookkeeping; the rest goes through
+        ``Op.apply``."""
+        if not (a.__class__ is Tensor and b.__class__ is Tensor and reduction != "none"):
+            return _apply(cls, a, b, reduction=reduction)
+        ad, bd = a._data, b._data
+        if not (ad.__class__ is _ndarray and bd.__class__ is _ndarray and ad.shape == bd.shape
+                and ad.dtype is bd.dtype and ad.dtype.kind == "f"):
+            return _apply(cls, a, b, reduction=reduction)
+        node = _new(cls)
+        out = _asarray(node.forward(ad, bd, reduction))
+        ra, rb = a._requires_grad, b._requires_grad
+        if not ((ra or rb) and GradMode.enabled):
+            return _make(out)
+        node._next = ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
+                      (b._grad_fn or b._accum or b._accumulator()) if rb else None)
+        node._in_meta = None
+        node._saved = (a, b)
+        va, vb = a._vcs, b._vcs
+        node._versions = None if va is None and vb is None else (
+            0 if va is None else va[0], 0 if vb is None else vb[0])
+        return _make(out, node, True)
 
     def forward(self, a, b, reduction="mean"):
         if a.shape != b.shape:
@@ -56,16 +148,18 @@ class MSELoss(Op):
                 "Reshape one of them so the shapes match.")
         self.reduction, self.n = reduction, a.size
         d = a - b
-        sq = d * d
-        if reduction == "mean":
-            return sq.sum() / self.n          # (numpy's mean() costs more on small arrays)
-        if reduction == "sum":
-            return sq.sum()
-        return sq
+        if reduction == "none":
+            return d * d
+        total = d.ravel().dot(d.ravel())        # Σ d², one BLAS call (cheaper than (d*d).sum())
+        return total / self.n if reduction == "mean" else total
 
     def backward(self, F, g, a, b):
-        d = a - b
-        ga = d * (g * (2.0 / self.n if self.reduction == "mean" else 2.0))
+        scale = 2.0 / self.n if self.reduction == "mean" else 2.0
+        if g.__class__ is _ndarray and g.ndim == 0:
+            scale *= float(g)       # one multiplication of the array instead of two
+        else:
+            scale = g * scale
+        ga = (a - b) * scale
         return ga, (-ga if self._next[1] is not None else None)
 
 

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from .optimizer import Optimizer
 
 
@@ -22,8 +21,8 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
-    @no_grad()
     def step(self, closure=None):
+        # (no no_grad() needed: the update works on the raw arrays, so nothing can be recorded)
         loss = None
         if closure is not None:
             from ..autograd.grad_mode import enable_grad
