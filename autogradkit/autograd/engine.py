@@ -76,12 +76,15 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     """
     deps = _dependencies(roots)
     needed = _needed(roots, deps, capture) if capture is not None else None
-    tracer = _trace.active()
+    tracer = _trace._active
     pending = {}            # node -> the sum of the gradients it has received so far
-    for r, g in zip(roots, root_grads):
-        pending[r] = pending[r] + g if r in pending else g
     # ready: (node, its total gradient) for nodes whose every consumer has sent its share
-    ready = [(r, pending.pop(r)) for r in dict.fromkeys(roots) if r not in deps]
+    if len(roots) == 1:
+        ready = [(roots[0], root_grads[0])]
+    else:
+        for r, g in zip(roots, root_grads):
+            pending[r] = pending[r] + g if r in pending else g
+        ready = [(r, pending.pop(r)) for r in dict.fromkeys(roots) if r not in deps]
     prev_mode = GradMode.enabled
     GradMode.enabled = create_graph
     pop, push, take = ready.pop, ready.append, pending.pop

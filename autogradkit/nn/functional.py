@@ -50,6 +50,9 @@ def _reduce(loss, reduction, op):
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+_REDUCTIONS = ("mean", "sum", "none")
+
+
 def _check_reduction(reduction, op):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -57,8 +60,9 @@ def _check_reduction(reduction, op):
 
 def mse_loss(input, target, reduction="mean"):
     """mean((input − target)²), one node (``MseLossBackward0``)."""
-    _check_reduction(reduction, "mse_loss")
-    return _L.MSELoss.apply(input, target, reduction=reduction)
+    if reduction not in _REDUCTIONS:
+        _check_reduction(reduction, "mse_loss")
+    return _L.MSELoss.apply(input, target, reduction)
 
 
 def l1_loss(input, target, reduction="mean"):

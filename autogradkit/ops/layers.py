@@ -84,17 +84,19 @@ class Linear(Op):
         saved = self._saved
         if create_graph or saved is None or grad.__class__ is not _ndarray or self._in_meta is not None:
             return Op._run_backward(self, F, grad, create_graph)
-        versions = self._versions           # the fast path's unpacking: arrays, versions checked
-        arrays = []
+        # The fast path: the saved tensors' arrays, after checking that none was changed in place.
+        versions = self._versions or (0, 0, 0)
         for i, t in enumerate(saved):
-            if t is not None:
-                vc = t._vcs
-                v = 0 if versions is None else versions[i]
-                if vc is not None and vc[0] != v:
-                    raise _inplace_error(self, f"input {i}", t, v)
-                t = t._data
-            arrays.append(t)
-        return self.backward(F, grad, *arrays)
+            vc = t._vcs
+            if vc is not None and vc[0] != versions[i]:
+                raise _inplace_error(self, f"input {i}", t, versions[i])
+        nxt = self._next
+        x, w = saved[0]._data, saved[1]._data
+        gx = grad.dot(w) if nxt[0] is not None else None
+        gw = grad.T.dot(x) if nxt[1] is not None else None
+        if len(nxt) == 2:
+            return gx, gw
+        return gx, gw, (F.sum_rows(grad) if nxt[2] is not None else None)
 
     def backward(self, F, g, x, weight, bias=None):
         nxt = self._next

@@ -31,6 +31,13 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            if not (mu or wd or maximize):          # plain SGD, θ ← θ − lr·∇θ: the short loop
+                for p in group["params"]:
+                    grad = p._grad
+                    if grad is not None:
+                        p._data -= lr * grad._data
+                        p._vc[0] += 1
+                continue
             for p in group["params"]:
                 if p._grad is None:
                     continue
