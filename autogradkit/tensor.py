@@ -161,7 +161,10 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute ∂self/∂leaf for every leaf that requires grad and add it to ``leaf.grad``."""
-        _autograd_functional.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        if gradient is None and inputs is None and not create_graph:
+            _autograd_functional.backward_scalar(self, retain_graph)     # loss.backward()
+        else:
+            _autograd_functional.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self):
         """The same numbers (shared, not copied) without history: a new leaf."""

@@ -38,6 +38,8 @@ def _dependencies(roots):
                 deps[nxt] += 1
                 continue
             deps[nxt] = 1
+            if not nxt._next:               # a leaf's AccumulateGrad: nothing beyond it
+                continue
             if seen is None:
                 push(nxt)
             elif nxt not in seen:
@@ -135,7 +137,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         before = take(nxt)
                         g = before if g is None else _add(before, g, nxt, tracer)
                     if plain and nxt.__class__ is AccumulateGrad and nxt._hooks is None:
-                        if g is not None:           # a leaf, ready: add into its .grad now
+                        if g is None:               # a leaf, ready: add into its .grad now
+                            continue
+                        leaf = nxt._variable()
+                        if leaf is not None and leaf._grad is None and g.__class__ is _ndarray:
+                            leaf._grad = _node._make(g.copy())    # (_accumulate's commonest case)
+                        else:
                             _accumulate(nxt, g, False, None)
                         continue
                     if follow is None:

@@ -10,6 +10,7 @@ import numpy as np
 from ..autograd.node import Op
 
 _where = np.where
+_maximum, _ndarray = np.maximum, np.ndarray
 
 
 class Add(Op):
@@ -241,7 +242,7 @@ class Relu(Op):
     save = "output"
 
     def forward(self, x):
-        return _xp(x).maximum(x, 0)
+        return _maximum(x, 0) if x.__class__ is _ndarray else _xp(x).maximum(x, 0)
 
     def backward(self, F, g, out):
         return g * F.step(out)

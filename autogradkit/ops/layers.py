@@ -85,11 +85,17 @@ class Linear(Op):
         if create_graph or saved is None or grad.__class__ is not _ndarray or self._in_meta is not None:
             return Op._run_backward(self, F, grad, create_graph)
         # The fast path: the saved tensors' arrays, after checking that none was changed in place.
-        versions = self._versions or (0, 0, 0)
-        for i, t in enumerate(saved):
-            vc = t._vcs
-            if vc is not None and vc[0] != versions[i]:
-                raise _inplace_error(self, f"input {i}", t, versions[i])
+        versions = self._versions
+        if versions is not None:
+            for i, t in enumerate(saved):
+                vc = t._vcs
+                if vc is not None and vc[0] != versions[i]:
+                    raise _inplace_error(self, f"input {i}", t, versions[i])
+        else:                                   # every saved tensor was at version 0
+            for i, t in enumerate(saved):
+                vc = t._vcs
+                if vc is not None and vc[0]:
+                    raise _inplace_error(self, f"input {i}", t, 0)
         nxt = self._next
         x, w = saved[0]._data, saved[1]._data
         gx = grad.dot(w) if nxt[0] is not None else None
@@ -148,15 +154,19 @@ class MSELoss(Op):
                 f"mse_loss: input of shape {tuple(a.shape)} and target of shape {tuple(b.shape)} "
                 "differ; PyTorch would broadcast them (usually a bug, e.g. (N, 1) against (N,)). "
                 "Reshape one of them so the shapes match.")
-        self.reduction, self.n = reduction, a.size
+        self.reduction = reduction
         d = a - b
         if reduction == "none":
             return d * d
-        total = d.ravel().dot(d.ravel())        # Σ d², one BLAS call (cheaper than (d*d).sum())
-        return total / self.n if reduction == "mean" else total
+        d = d.reshape(-1)
+        total = d.dot(d)                        # Σ d², one BLAS call (cheaper than (d*d).sum())
+        return total / d.size if reduction == "mean" else total
 
     def backward(self, F, g, a, b):
-        scale = 2.0 / self.n if self.reduction == "mean" else 2.0
+        if self.reduction == "mean":
+            scale = 2.0 / (a.numel() if isinstance(a, Tensor) else a.size)
+        else:
+            scale = 2.0
         if g.__class__ is _ndarray and g.ndim == 0:
             scale *= float(g)       # one multiplication of the array instead of two
         else:

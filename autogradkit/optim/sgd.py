@@ -35,8 +35,13 @@ class SGD(Optimizer):
                 for p in group["params"]:
                     grad = p._grad
                     if grad is not None:
-                        p._data -= lr * grad._data
-                        p._vc[0] += 1
+                        data = p._data
+                        data -= lr * grad._data
+                        vc = p._vcs             # the version counter: changed in place
+                        if vc is None:
+                            p._vcs = [1]
+                        else:
+                            vc[0] += 1
                 continue
             for p in group["params"]:
                 if p._grad is None:

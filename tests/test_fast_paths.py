@@ -1,0 +1,222 @@
+"""The shortcuts taken for speed give exactly what the general code gives.
+
+A training step is mostly ``Linear``, an activation and a loss on small arrays, so those are
+recorded and replayed by shorter paths (``Linear.apply``, ``MSELoss.apply``, the leaf
+accumulation in the engine, the plain-SGD loop, module attributes mirrored in the instance
+dict). Each test here runs the shortcut and the general path it stands in for, and compares
+values, gradients, graph and errors, including the cases the shortcut must hand over.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autogradkit as agk
+import autogradkit.nn as nn
+import autogradkit.optim as optim
+from autogradkit.autograd.node import InplaceModifiedError, Op
+from autogradkit.ops import layers as L
+
+_generic_apply = Op.apply.__func__
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _leaf(a, requires_grad=True):
+    return agk.tensor(a, requires_grad=requires_grad)
+
+
+def _run(apply, cls, arrays, needs, **params):
+    """Forward through ``apply``, backward with a fixed upstream gradient; outputs and grads."""
+    leaves = [_leaf(a, r) for a, r in zip(arrays, needs)]
+    out = apply(cls, *leaves, **params)
+    g = np.random.default_rng(1).standard_normal(out.shape).astype(out._data.dtype)
+    if out.requires_grad:
+        out.backward(agk.tensor(g))
+    return out, [t.grad for t in leaves]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("needs", [(True, True, True), (False, True, True), (True, False, False),
+                                   (False, False, True), (False, False, False)])
+def test_linear_shortcut_equals_the_general_recording(dtype, bias, needs):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in ((5, 3), (4, 3), (4,))]
+    if not bias:
+        arrays, needs = arrays[:2], needs[:2]
+    fast, fast_grads = _run(lambda cls, *a: cls.apply(*a), L.Linear, arrays, needs)
+    slow, slow_grads = _run(_generic_apply, L.Linear, arrays, needs)
+    assert fast._data.dtype == slow._data.dtype == dtype
+    np.testing.assert_array_equal(_np(fast), _np(slow))
+    assert (fast.grad_fn is None) == (slow.grad_fn is None) == (not any(needs))
+    if fast.grad_fn is not None:
+        assert fast.grad_fn.name == slow.grad_fn.name == ("AddmmBackward0" if bias else "MmBackward0")
+        assert [n is None for n, _ in fast.grad_fn.next_functions] == \
+               [n is None for n, _ in slow.grad_fn.next_functions]
+    for f, s, need in zip(fast_grads, slow_grads, needs):
+        assert (f is None) == (s is None) == (not need)
+        if f is not None:
+            assert f._data.dtype == dtype and f.shape == s.shape
+            np.testing.assert_array_equal(_np(f), _np(s))
+
+
+@pytest.mark.parametrize("shapes, dtypes", [
+    (((2, 5, 3), (4, 3), (4,)), (np.float64,) * 3),      # batched input: ViewBackward0
+    (((3,), (4, 3), (4,)), (np.float64,) * 3),           # 1-D input
+    (((5, 3), (4, 3), (4,)), (np.float32, np.float64, np.float64)),   # mixed dtypes
+    (((5, 3), (4, 3), (1,)), (np.float64,) * 3),         # a bias that broadcasts
+])
+def test_linear_hands_other_cases_to_the_general_path(shapes, dtypes):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(d) for s, d in zip(shapes, dtypes)]
+    fast, fast_grads = _run(lambda cls, *a: cls.apply(*a), L.Linear, arrays, (True,) * 3)
+    slow, slow_grads = _run(_generic_apply, L.Linear, arrays, (True,) * 3)
+    assert fast.grad_fn.name == slow.grad_fn.name
+    assert fast.grad_fn._in_meta is not None        # recorded by Op.apply, not the shortcut
+    np.testing.assert_array_equal(_np(fast), _np(slow))
+    for f, s in zip(fast_grads, slow_grads):
+        np.testing.assert_array_equal(_np(f), _np(s))
+
+
+def test_linear_bad_input_gets_the_learner_error():
+    w = _leaf(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"linear: the input's last dimension must equal "
+                                         r"in_features; got input of shape \(5, 2\)"):
+        L.Linear.apply(agk.ones(5, 2, dtype=agk.float64), w)
+    plain = L.Linear.apply(np.ones((5, 3)), w)           # not a Tensor: the general path's way
+    np.testing.assert_array_equal(_np(plain), _np(_generic_apply(L.Linear, np.ones((5, 3)), w)))
+
+
+@pytest.mark.parametrize("which, index", [("x", 0), ("weight", 1), ("bias", 2)])
+@pytest.mark.parametrize("counter_before", [False, True])
+def test_linear_shortcut_catches_an_in_place_change_of_each_saved_tensor(which, index,
+                                                                         counter_before):
+    rng = np.random.default_rng(0)
+    t = {"x": _leaf(rng.standard_normal((5, 3))), "weight": _leaf(rng.standard_normal((4, 3))),
+         "bias": _leaf(rng.standard_normal(4))}
+    if counter_before:              # saved at a version above 0 (e.g. after an optimizer step)
+        with agk.no_grad():
+            for v in t.values():
+                v.mul_(1.0)
+    out = L.Linear.apply(t["x"], t["weight"], t["bias"])
+    assert out.grad_fn._in_meta is None                 # the shortcut recorded it
+    with agk.no_grad():
+        t[which].add_(1.0)
+    with pytest.raises(InplaceModifiedError, match=rf"input {index} of AddmmBackward0"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("needs", [(True, False), (True, True), (False, True)])
+def test_mse_shortcut_equals_the_general_recording(reduction, needs):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((6, 2)) for _ in range(2)]
+    fast, fast_grads = _run(lambda cls, *a, **k: cls.apply(*a, **k), L.MSELoss, arrays, needs,
+                            reduction=reduction)
+    slow, slow_grads = _run(_generic_apply, L.MSELoss, arrays, needs, reduction=reduction)
+    assert fast.shape == slow.shape and fast.grad_fn.name == slow.grad_fn.name == "MseLossBackward0"
+    np.testing.assert_allclose(_np(fast), _np(slow), rtol=1e-15)
+    d = arrays[0] - arrays[1]
+    expected = {"mean": (d * d).mean(), "sum": (d * d).sum(), "none": d * d}[reduction]
+    np.testing.assert_allclose(_np(fast), expected, rtol=1e-13)
+    for f, s, need in zip(fast_grads, slow_grads, needs):
+        assert (f is None) == (s is None) == (not need)
+        if f is not None:
+            np.testing.assert_allclose(_np(f), _np(s), rtol=1e-15)
+
+
+def test_mse_shortcut_catches_an_in_place_change():
+    a, b = _leaf(np.ones((3, 1))), agk.zeros(3, 1, dtype=agk.float64)
+    loss = L.MSELoss.apply(a, b, "mean")
+    b.add_(1.0)
+    with pytest.raises(InplaceModifiedError, match=r"input 1 of MseLossBackward0"):
+        loss.backward()
+
+
+def test_relu_gradient_keeps_the_dtype_and_is_zero_at_and_below_zero():
+    x = agk.tensor([-1.0, 0.0, 2.0, 3.0], dtype=agk.float32, requires_grad=True)
+    x.relu().backward(agk.tensor([5.0, 6.0, 7.0, 8.0], dtype=agk.float32))
+    assert x.grad.dtype == agk.float32
+    assert x.grad.tolist() == [0.0, 0.0, 7.0, 8.0]
+
+
+def test_bias_gradient_of_an_empty_batch_is_zero_and_never_shared():
+    w, b = _leaf(np.ones((4, 3))), _leaf(np.ones(4))
+    L.Linear.apply(agk.zeros(0, 3, dtype=agk.float64), w, b).sum().backward()
+    assert b.grad.tolist() == [0.0] * 4
+    first = b.grad
+    b.grad = None
+    L.Linear.apply(agk.ones(2, 3, dtype=agk.float64), w, b).sum().backward()
+    assert b.grad.tolist() == [2.0] * 4 and first.tolist() == [0.0] * 4
+
+
+def test_leaves_accumulate_across_backward_calls_and_hooks_still_run():
+    w = _leaf(np.array([1.0, 2.0]))
+    seen = []
+    w.register_hook(lambda g: seen.append(g.tolist()))
+    for _ in range(2):
+        (w * 3.0).sum().backward()
+    assert w.grad.tolist() == [6.0, 6.0] and seen == [[3.0, 3.0], [3.0, 3.0]]
+    u = _leaf(np.array([1.0]))
+    (u * u).sum().backward()                # one leaf reached by two edges: summed first
+    assert u.grad.tolist() == [2.0]
+
+
+def test_leaf_grad_is_never_an_array_another_tensor_holds():
+    a, b = _leaf(np.array([1.0, 2.0])), _leaf(np.array([3.0, 4.0]))
+    (a + b).sum().backward()                # AddBackward0 sends the same array to both
+    a.grad.add_(10.0)
+    assert b.grad.tolist() == [1.0, 1.0]
+
+
+def test_scalar_backward_shortcut_keeps_the_errors_and_leaf_case():
+    x = _leaf(np.array(2.0))
+    x.backward()                            # a leaf: its own gradient is 1
+    assert x.grad.item() == 1.0
+    y = _leaf(np.ones(3)) * 2
+    with pytest.raises(RuntimeError, match="grad can be created implicitly only for one-element"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        agk.ones(1).backward()
+
+
+def test_module_attributes_mirror_the_registries_through_every_route():
+    m = nn.Module()
+    p, q = nn.Parameter(agk.ones(2)), nn.Parameter(agk.zeros(2))
+    m.w = p
+    assert m.w is p and m._parameters["w"] is p
+    m.w = None                              # unregisters the value, keeps the name
+    assert m.w is None and m._parameters["w"] is None
+    m.w = q
+    assert m.w is q
+    m.register_parameter("v", p)
+    m.register_buffer("running", agk.zeros(3))
+    m.add_module("child", nn.Linear(2, 2))
+    assert m.v is p and m.running is m._buffers["running"] and m.child is m._modules["child"]
+    m.running = agk.ones(3)                 # a buffer stays a buffer
+    assert m.running is m._buffers["running"] and m.running.tolist() == [1.0] * 3
+    with pytest.raises(TypeError, match="cannot assign Linear as parameter 'w'"):
+        m.w = nn.Linear(1, 1)               # refused, as PyTorch does; nothing changes
+    assert m.w is q and m._parameters["w"] is q
+    del m.w
+    m.w = nn.Linear(1, 1)                   # the name freed, then reused for a module
+    assert "w" not in m._parameters and m.w is m._modules["w"]
+    del m.v, m.child, m.running
+    for name in ("v", "child", "running"):
+        assert not hasattr(m, name)
+    assert [n for n, _ in m.named_parameters()] == ["w.weight", "w.bias"]
+    assert "w" in dir(m) and len(dir(m)) == len(set(dir(m)))
+
+
+def test_plain_sgd_bumps_the_version_so_a_stale_graph_is_refused():
+    w = nn.Parameter(agk.ones(3))
+    assert w._vcs is None                   # no counter yet: the step must create it
+    loss = (w * w).sum()
+    (w * 2).sum().backward()
+    optim.SGD([w], lr=0.5).step()
+    assert w._version == 1 and w.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(InplaceModifiedError, match="MulBackward0"):
+        loss.backward()
