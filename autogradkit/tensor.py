@@ -161,8 +161,10 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute ∂self/∂leaf for every leaf that requires grad and add it to ``leaf.grad``."""
-        if gradient is None and inputs is None and not create_graph:
-            _autograd_functional.backward_scalar(self, retain_graph)     # loss.backward()
+        fn = self._grad_fn
+        if fn is not None and gradient is None and inputs is None and not create_graph \
+                and self._data.size == 1:       # loss.backward(), seeded with ∂loss/∂loss = 1
+            _run_backward([fn], [_autograd_functional._ones_like(self._data)], bool(retain_graph))
         else:
             _autograd_functional.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
@@ -755,6 +757,7 @@ from .ops.indexing import GetItem  # noqa: E402
 from .ops.convert import ToCopy, Clone  # noqa: E402
 from . import functional as _F  # noqa: E402
 from .autograd import functional as _autograd_functional  # noqa: E402
+from .autograd.engine import run_backward as _run_backward  # noqa: E402
 
 _lt, _le, _gt, _ge = np.less, np.less_equal, np.greater, np.greater_equal
 _eq, _ne = np.equal, np.not_equal

@@ -124,6 +124,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 else:
                     grads = (None,) * len(node._next)   # nothing to send; the order still advances
                 follow = None
+                fresh = node.fresh_grads
                 for nxt, g in zip(node._next, grads):
                     if nxt is None:
                         continue
@@ -133,15 +134,19 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         if g is not None:
                             pending[nxt] = _add(pending[nxt], g, nxt, tracer) if nxt in pending else g
                         continue
+                    owned = fresh                   # g is an array nothing else refers to
                     if nxt in pending:              # the last one: the node is ready
                         before = take(nxt)
                         g = before if g is None else _add(before, g, nxt, tracer)
+                        owned = False
                     if plain and nxt.__class__ is AccumulateGrad and nxt._hooks is None:
                         if g is None:               # a leaf, ready: add into its .grad now
                             continue
                         leaf = nxt._variable()
                         if leaf is not None and leaf._grad is None and g.__class__ is _ndarray:
-                            leaf._grad = _node._make(g.copy())    # (_accumulate's commonest case)
+                            # _accumulate's commonest case; an array nothing else holds is
+                            # kept as it is (as PyTorch's AccumulateGrad steals a lone buffer)
+                            leaf._grad = _node._make(g if owned else g.copy())
                         else:
                             _accumulate(nxt, g, False, None)
                         continue

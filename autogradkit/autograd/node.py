@@ -40,6 +40,10 @@ class Node:
     __slots__ = ("_next", "__weakref__")
     _hooks = None       # tensor hooks on this node's output, set by register_hook
     _retain = None      # a weak reference to the output, set by retain_grad
+    # True for ops whose array-path rule returns, for each input, a new array that nothing else
+    # refers to (not the incoming gradient, not a view, not one array for two inputs): a leaf
+    # can then keep it as its .grad without a copy.
+    fresh_grads = False
     name = "Node"
     formula = ""
 

@@ -50,18 +50,13 @@ def _reduce(loss, reduction, op):
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-_REDUCTIONS = ("mean", "sum", "none")
-
-
 def _check_reduction(reduction, op):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def mse_loss(input, target, reduction="mean"):
-    """mean((input − target)²), one node (``MseLossBackward0``)."""
-    if reduction not in _REDUCTIONS:
-        _check_reduction(reduction, "mse_loss")
+    """mean((input − target)²), one node (``MseLossBackward0``; it checks ``reduction``)."""
     return _L.MSELoss.apply(input, target, reduction)
 
 

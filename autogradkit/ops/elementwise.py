@@ -42,6 +42,7 @@ class Mul(Op):
     __slots__ = ()
     name, op, formula = "MulBackward0", "mul", "∂/∂a = b, ∂/∂b = a"
     save = "inputs"
+    fresh_grads = True
 
     def forward(self, a, b):
         return a * b
@@ -240,6 +241,7 @@ class Relu(Op):
     __slots__ = ()
     name, op, formula = "ReluBackward0", "relu", "∂/∂x = 1 if x > 0 else 0"
     save = "output"
+    fresh_grads = True
 
     def forward(self, x):
         return _maximum(x, 0) if x.__class__ is _ndarray else _xp(x).maximum(x, 0)

@@ -15,7 +15,7 @@ from ..tensor import Tensor
 _ndarray = np.ndarray
 _new = object.__new__
 _make = Tensor._make
-_asarray = np.asarray
+_asarray, _vdot = np.asarray, np.vdot
 _apply = Op.apply.__func__      # the generic recording, for the cases Linear.apply leaves to it
 
 
@@ -23,17 +23,18 @@ class Linear(Op):
     """out = x Wᵀ + b    x̄ = ḡ W,  W̄ = ḡᵀ x (summed over batch axes),  b̄ = ḡ summed over batch axes"""
     name, op, formula = "AddmmBackward0", "linear", "x̄ = ḡ·W, W̄ = ḡᵀ·x, b̄ = Σ ḡ"
     save = "inputs"
+    fresh_grads = True
 
     @classmethod
     def apply(cls, x, weight, bias=None):
         """Record ``x Wᵀ + b``. The everyday case (a 2-D input, numpy arrays of one dtype) is
         recorded here with the least bookkeeping, since a training step is mostly these; every
         other case — batched inputs, mixed dtypes, the GPU, bad input — goes through ``Op.apply``."""
-        if not (isinstance(x, Tensor) and isinstance(weight, Tensor)
-                and (bias is None or isinstance(bias, Tensor))):
+        try:
+            xd, wd = x._data, weight._data
+            bd = None if bias is None else bias._data
+        except AttributeError:                  # not tensors: Op.apply says what is wrong
             return _apply(cls, x, weight, bias)
-        xd, wd = x._data, weight._data
-        bd = None if bias is None else bias._data
         if not (xd.__class__ is _ndarray and wd.__class__ is _ndarray and xd.ndim == 2
                 and wd.ndim == 2 and xd.shape[1] == wd.shape[1] and xd.dtype is wd.dtype
                 and (bd is None or (bd.__class__ is _ndarray and bd.dtype is wd.dtype
@@ -85,17 +86,11 @@ class Linear(Op):
         if create_graph or saved is None or grad.__class__ is not _ndarray or self._in_meta is not None:
             return Op._run_backward(self, F, grad, create_graph)
         # The fast path: the saved tensors' arrays, after checking that none was changed in place.
-        versions = self._versions
-        if versions is not None:
-            for i, t in enumerate(saved):
-                vc = t._vcs
-                if vc is not None and vc[0] != versions[i]:
-                    raise _inplace_error(self, f"input {i}", t, versions[i])
-        else:                                   # every saved tensor was at version 0
-            for i, t in enumerate(saved):
-                vc = t._vcs
-                if vc is not None and vc[0]:
-                    raise _inplace_error(self, f"input {i}", t, 0)
+        versions = self._versions or (0, 0, 0)
+        for i, t in enumerate(saved):
+            vc = t._vcs
+            if vc is not None and vc[0] != versions[i]:
+                raise _inplace_error(self, f"input {i}", t, versions[i])
         nxt = self._next
         x, w = saved[0]._data, saved[1]._data
         gx = grad.dot(w) if nxt[0] is not None else None
@@ -122,6 +117,8 @@ class MSELoss(Op):
     """out = mean((a − b)²)    ā = 2(a − b)/n · ḡ,  b̄ = −ā"""
     name, op, formula = "MseLossBackward0", "mse_loss", "ā = 2(a − b)/n·ḡ, b̄ = −ā"
     save = "inputs"
+    fresh_grads = True
+    reduction = "mean"
 
     @classmethod
     def apply(cls, a, b, reduction="mean"):
@@ -154,12 +151,16 @@ class MSELoss(Op):
                 f"mse_loss: input of shape {tuple(a.shape)} and target of shape {tuple(b.shape)} "
                 "differ; PyTorch would broadcast them (usually a bug, e.g. (N, 1) against (N,)). "
                 "Reshape one of them so the shapes match.")
-        self.reduction = reduction
+        if reduction != "mean":
+            if reduction not in ("sum", "none"):
+                raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got "
+                                 f"{reduction!r}")
+            self.reduction = reduction
         d = a - b
         if reduction == "none":
             return d * d
-        d = d.reshape(-1)
-        total = d.dot(d)                        # Σ d², one BLAS call (cheaper than (d*d).sum())
+        # Σ d² as one BLAS call: cheaper than (d*d).sum() on small arrays
+        total = _vdot(d, d) if d.__class__ is _ndarray else d.reshape(-1).dot(d.reshape(-1))
         return total / d.size if reduction == "mean" else total
 
     def backward(self, F, g, a, b):
