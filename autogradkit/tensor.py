@@ -370,8 +370,12 @@ class Tensor:
 
     # ---- arithmetic (tensors and Python numbers on either side) ---------------------------
     def __add__(self, other):
-        if other.__class__ is Tensor and other._data.dtype is self._data.dtype:
-            return Add.apply_binary(self, other)      # the common case, without _coerce
+        if other.__class__ is Tensor:
+            sd, od = self._data, other._data
+            if od.dtype is sd.dtype:                # the common cases, without _coerce
+                if od.shape == sd.shape:
+                    return Add.apply_same(self, other)
+                return Add.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Add.apply_binary(p[0], p[1])
 
@@ -380,8 +384,12 @@ class Tensor:
         return NotImplemented if p is None else Add.apply_binary(p[1], p[0])
 
     def __sub__(self, other):
-        if other.__class__ is Tensor and other._data.dtype is self._data.dtype:
-            return Sub.apply_binary(self, other)      # the common case, without _coerce
+        if other.__class__ is Tensor:
+            sd, od = self._data, other._data
+            if od.dtype is sd.dtype:                # the common cases, without _coerce
+                if od.shape == sd.shape:
+                    return Sub.apply_same(self, other)
+                return Sub.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Sub.apply_binary(p[0], p[1])
 
@@ -390,8 +398,12 @@ class Tensor:
         return NotImplemented if p is None else Sub.apply_binary(p[1], p[0])
 
     def __mul__(self, other):
-        if other.__class__ is Tensor and other._data.dtype is self._data.dtype:
-            return Mul.apply_binary(self, other)      # the common case, without _coerce
+        if other.__class__ is Tensor:
+            sd, od = self._data, other._data
+            if od.dtype is sd.dtype:                # the common cases, without _coerce
+                if od.shape == sd.shape:
+                    return Mul.apply_same(self, other)
+                return Mul.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Mul.apply_binary(p[0], p[1])
 

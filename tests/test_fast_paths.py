@@ -220,3 +220,42 @@ def test_plain_sgd_bumps_the_version_so_a_stale_graph_is_refused():
     assert w._version == 1 and w.tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(InplaceModifiedError, match="MulBackward0"):
         loss.backward()
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+@pytest.mark.parametrize("needs", [(True, True), (True, False), (False, True), (False, False)])
+def test_same_shape_shortcut_equals_the_general_binary_path(op, shape, needs):
+    from autogradkit.ops import elementwise as E
+    cls = {"add": E.Add, "sub": E.Sub, "mul": E.Mul}[op]
+    rng = np.random.default_rng(0)
+    arrays = [np.asarray(rng.standard_normal(shape)) for _ in range(2)]
+    fast, fast_grads = _run(lambda c, a, b: c.apply_same(a, b), cls, arrays, needs)
+    slow, slow_grads = _run(lambda c, a, b: c.apply_binary(a, b), cls, arrays, needs)
+    via_operator = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
+                    "mul": lambda a, b: a * b}[op](*[_leaf(a, r) for a, r in zip(arrays, needs)])
+    for out in (fast, via_operator):
+        assert out.shape == slow.shape and out._data.__class__ is np.ndarray
+        np.testing.assert_array_equal(_np(out), _np(slow))
+        assert (out.grad_fn is None) == (slow.grad_fn is None)
+        if out.grad_fn is not None:
+            assert out.grad_fn.name == slow.grad_fn.name and out.grad_fn._in_meta is None
+    for f, s in zip(fast_grads, slow_grads):
+        assert (f is None) == (s is None)
+        if f is not None:
+            np.testing.assert_array_equal(_np(f), _np(s))
+
+
+def test_same_shape_shortcut_keeps_the_errors_and_integer_results():
+    with pytest.raises(TypeError, match=r"^sub: "):
+        agk.tensor([True, False]) - agk.tensor([False, False])
+    i = agk.tensor([1, 2]) * agk.tensor([3, 4])
+    assert i.dtype == agk.int64 and i.tolist() == [3, 8] and i.grad_fn is None
+    w = _leaf(np.ones(2))
+    with agk.no_grad():
+        assert (w * w).grad_fn is None
+    loss = (w * w).sum()
+    with agk.no_grad():
+        w.mul_(2.0)
+    with pytest.raises(InplaceModifiedError, match=r"input 0 of MulBackward0"):
+        loss.backward()

@@ -124,7 +124,6 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 else:
                     grads = (None,) * len(node._next)   # nothing to send; the order still advances
                 follow = None
-                fresh = node.fresh_grads
                 for nxt, g in zip(node._next, grads):
                     if nxt is None:
                         continue
@@ -132,15 +131,20 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     if d != 1:                      # more gradients to come: keep the sum
                         deps[nxt] = d - 1
                         if g is not None:
-                            pending[nxt] = _add(pending[nxt], g, nxt, tracer) if nxt in pending else g
+                            if nxt not in pending:
+                                pending[nxt] = g
+                            elif tracer is None:
+                                pending[nxt] = pending[nxt] + g     # (_add, inlined)
+                            else:
+                                pending[nxt] = _add(pending[nxt], g, nxt, tracer)
                         continue
-                    owned = fresh                   # g is an array nothing else refers to
-                    if nxt in pending:              # the last one: the node is ready
-                        before = take(nxt)
-                        g = before if g is None else _add(before, g, nxt, tracer)
-                        owned = False
-                    if plain and nxt.__class__ is AccumulateGrad and nxt._hooks is None:
-                        if g is None:               # a leaf, ready: add into its .grad now
+                    if nxt.__class__ is AccumulateGrad and plain and nxt._hooks is None:
+                        # a leaf, ready: add into its .grad now
+                        owned = node.fresh_grads    # g is an array nothing else refers to
+                        if nxt in pending:
+                            before = take(nxt)
+                            g, owned = (before, False) if g is None else (before + g, True)
+                        if g is None:
                             continue
                         leaf = nxt._variable()
                         if leaf is not None and leaf._grad is None and g.__class__ is _ndarray:
@@ -150,6 +154,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         else:
                             _accumulate(nxt, g, False, None)
                         continue
+                    if nxt in pending:              # the last one: the node is ready
+                        before = take(nxt)
+                        g = before if g is None else _add(before, g, nxt, tracer)
                     if follow is None:
                         follow, follow_grad = nxt, g
                     else:

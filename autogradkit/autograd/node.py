@@ -222,7 +222,7 @@ class Op(Node):
                 node._versions = None if vc is None else (vc[0],)   # None: all at version 0
             if save != "inputs":
                 node._out = out
-                node._out_vc = result._vc
+                node._out_vc = result._vcs = [0]    # the output's version counter, made now
         return result
 
     @classmethod
@@ -268,6 +268,34 @@ class Op(Node):
                 node._out = out
                 node._out_vc = result._vc
         return result
+
+    @classmethod
+    def apply_same(cls, a, b):
+        """``apply_binary`` for two tensors of one shape and dtype (the caller has checked):
+        nothing can broadcast or promote, so there is nothing to remember for undoing it. For
+        ops that save their inputs or nothing (add, sub, mul)."""
+        node = _new(cls)
+        da, db = a._data, b._data
+        if da.__class__ is not db.__class__:
+            raise _device_error(cls, (a, b))
+        try:
+            out = node.forward(da, db)
+        except (ValueError, TypeError) as exc:
+            raise _op_error(cls, (a, b), exc) from exc
+        if out.__class__ is not _ndarray and isinstance(out, _generic):
+            out = np.asarray(out)           # (two 0-d arrays give a numpy scalar)
+        ra, rb = a._requires_grad, b._requires_grad
+        if not ((ra or rb) and GradMode.enabled):
+            return _make(out)
+        node._next = ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
+                      (b._grad_fn or b._accum or b._accumulator()) if rb else None)
+        node._in_meta = None
+        if cls.save is not None:
+            node._saved = (a, b)
+            va, vb = a._vcs, b._vcs
+            node._versions = None if va is None and vb is None else (
+                0 if va is None else va[0], 0 if vb is None else vb[0])
+        return _make(out, node, True)
 
     # -- replaying ----------------------------------------------------------------------------
     def _unpack(self, create_graph):

@@ -5,12 +5,14 @@ Notation: ``g`` is ḡ = ∂L/∂out, the upstream gradient; each rule returns �
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ..autograd.node import Op
 
 _where = np.where
-_maximum, _ndarray = np.maximum, np.ndarray
+_maximum, _tanh, _ndarray = np.maximum, np.tanh, np.ndarray
 
 
 class Add(Op):
@@ -18,8 +20,7 @@ class Add(Op):
     __slots__ = ()
     name, op, formula = "AddBackward0", "add", "∂/∂a = 1, ∂/∂b = 1"
 
-    def forward(self, a, b):
-        return a + b
+    forward = staticmethod(operator.add)     # a + b (the operator itself: no Python frame)
 
     def backward(self, F, g):
         return g, g
@@ -30,8 +31,7 @@ class Sub(Op):
     __slots__ = ()
     name, op, formula = "SubBackward0", "sub", "∂/∂a = 1, ∂/∂b = −1"
 
-    def forward(self, a, b):
-        return a - b
+    forward = staticmethod(operator.sub)     # a - b (the operator itself: no Python frame)
 
     def backward(self, F, g):
         return g, -g
@@ -44,8 +44,7 @@ class Mul(Op):
     save = "inputs"
     fresh_grads = True
 
-    def forward(self, a, b):
-        return a * b
+    forward = staticmethod(operator.mul)     # a * b (the operator itself: no Python frame)
 
     def backward(self, F, g, a, b):
         na, nb = self._next
@@ -58,8 +57,7 @@ class Div(Op):
     name, op, formula = "DivBackward0", "div", "∂/∂a = 1/b, ∂/∂b = −a/b²"
     save = "inputs"
 
-    def forward(self, a, b):
-        return a / b
+    forward = staticmethod(operator.truediv)     # a / b (the operator itself: no Python frame)
 
     def backward(self, F, g, a, b):
         na, nb = self._next
@@ -213,7 +211,7 @@ class Tanh(Op):
     save = "output"
 
     def forward(self, x):
-        return _xp(x).tanh(x)
+        return _tanh(x) if x.__class__ is _ndarray else _xp(x).tanh(x)
 
     def backward(self, F, g, out):
         return g * (1 - out * out)

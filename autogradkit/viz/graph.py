@@ -80,7 +80,8 @@ def input_names(node):
     if cls not in _SIGNATURES:
         names = []
         try:
-            params = list(inspect.signature(cls.forward).parameters.values())[1:]
+            static = isinstance(inspect.getattr_static(cls, "forward"), staticmethod)
+            params = list(inspect.signature(cls.forward).parameters.values())[0 if static else 1:]
             names = [p.name for p in params
                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         except (TypeError, ValueError):
