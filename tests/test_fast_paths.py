@@ -259,3 +259,34 @@ def test_same_shape_shortcut_keeps_the_errors_and_integer_results():
         w.mul_(2.0)
     with pytest.raises(InplaceModifiedError, match=r"input 0 of MulBackward0"):
         loss.backward()
+
+
+def test_gradients_meeting_at_a_node_are_summed_without_touching_anyone_elses_array():
+    x = _leaf(np.array([1.0, 2.0, 3.0]))
+    y = x * 2.0
+    y.retain_grad()
+    seen = []
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    z = y + y + y + y * 3.0                     # four paths into y, the first two the same array
+    w = x + x + x                               # three into the leaf x
+    (z.sum() + (w * 5.0).sum()).backward()
+    assert y.grad.tolist() == [6.0, 6.0, 6.0] and seen == [[6.0, 6.0, 6.0]]
+    assert x.grad.tolist() == [27.0, 27.0, 27.0]       # 6·2 through y, 3·5 through w
+    g = y.grad
+    (x * 1.0).sum().backward()                  # a second backward adds into x.grad only
+    assert g.tolist() == [6.0, 6.0, 6.0] and x.grad.tolist() == [28.0, 28.0, 28.0]
+
+
+def test_repeated_contributions_summed_in_float32_like_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal(5).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    grads = []
+    for lib in (agk, torch):
+        w = lib.tensor(a, requires_grad=True)
+        h = lib.tensor(b, requires_grad=True)
+        for _ in range(50):
+            h = lib.tanh(h * w + w)
+        h.sum().backward()
+        grads.append(np.asarray(w.grad.detach().numpy()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7)

@@ -80,6 +80,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     needed = _needed(roots, deps, capture) if capture is not None else None
     tracer = _trace._active
     pending = {}            # node -> the sum of the gradients it has received so far
+    summed = set()          # nodes whose pending sum is an array the engine made (plain mode)
     # ready: (node, its total gradient) for nodes whose every consumer has sent its share
     if len(roots) == 1:
         ready = [(roots[0], root_grads[0])]
@@ -118,7 +119,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         F = math_for(grad)
                     grads = node._run_backward(F, grad, create_graph)
                     if not retain_graph and node.save is not None:
-                        node._release()
+                        node._saved = node._out = None      # free what it saved for backward
                     if tracer is not None:
                         tracer.step(node, grad, grads)
                 else:
@@ -134,7 +135,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                             if nxt not in pending:
                                 pending[nxt] = g
                             elif tracer is None:
-                                pending[nxt] = pending[nxt] + g     # (_add, inlined)
+                                if nxt in summed:           # an array the engine made: in place
+                                    p = pending[nxt]
+                                    p += g
+                                else:
+                                    pending[nxt] = p = pending[nxt] + g     # (_add, inlined)
+                                    if plain and p.__class__ is _ndarray:
+                                        summed.add(nxt)
                             else:
                                 pending[nxt] = _add(pending[nxt], g, nxt, tracer)
                         continue

@@ -52,13 +52,13 @@ class CustomNode(Node):
     """The graph node of a custom ``Function`` (named ``<ClassName>Backward``)."""
 
     __slots__ = ("_fn", "ctx", "_saved", "_versions", "_out", "_out_vc", "_needs", "_in_meta",
-                 "_hooks", "_retain", "_released", "name")
+                 "_hooks", "_retain", "name")
     formula = "user-defined backward"
     save = "custom"
 
     def _unpack_saved(self):
         Tensor = _node.Tensor
-        if self._released:
+        if self._saved is None:                 # freed by a backward without retain_graph
             raise _released_error(self)
         values = []
         for i, (x, v) in enumerate(zip(self._saved, self._versions)):
@@ -67,10 +67,6 @@ class CustomNode(Node):
                     raise _inplace_error(self, f"saved tensor {i}", x, v)
             values.append(x)
         return tuple(values)
-
-    def _release(self):
-        self._released = True
-        self._saved = ()
 
     def _run_backward(self, F, grad, create_graph):
         Tensor = _node.Tensor
@@ -121,7 +117,6 @@ class Function:
         node = CustomNode()
         node._fn, node.name = cls, f"{cls.__name__}Backward"
         node._hooks = node._retain = None
-        node._released = False
         ctx = FunctionCtx(node)
         node.ctx = ctx
         node._needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)

@@ -329,9 +329,6 @@ class Op(Node):
             values.append(_make(out, self, True) if create_graph else out)
         return values
 
-    def _release(self):
-        self._saved = self._out = None
-
     def _run_backward(self, F, grad, create_graph):
         save = self.save
         if save is None:
