@@ -105,25 +105,40 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     elif grad is not None:
                         _accumulate(node, grad, create_graph, tracer)
                     break
-                if capture is not None and node in capture:
-                    capture[node] = _array(grad)
-                if grad is not None and node._retain is not None:
-                    _retain(node, grad, create_graph)
-                if grad is not None and (needed is None or node in needed):
-                    if create_graph:
-                        F = TENSOR_MATH
-                    elif grad.__class__ is _ndarray:
-                        F = NUMPY_MATH
+                if grad is None:
+                    grads = (None,) * len(node._next)   # nothing to send; the order still advances
+                    if capture is not None and node in capture:
+                        capture[node] = None
+                elif plain:                     # the everyday backward(): no extras to check
+                    if node._retain is not None:
+                        _retain(node, grad, False)
+                    if grad.__class__ is _ndarray:
+                        grads = node._run_backward(NUMPY_MATH, grad, False)
                     else:
                         grad = _array(grad)
-                        F = math_for(grad)
-                    grads = node._run_backward(F, grad, create_graph)
+                        grads = node._run_backward(math_for(grad), grad, False)
                     if not retain_graph and node.save is not None:
                         node._saved = node._out = None      # free what it saved for backward
-                    if tracer is not None:
-                        tracer.step(node, grad, grads)
                 else:
-                    grads = (None,) * len(node._next)   # nothing to send; the order still advances
+                    if capture is not None and node in capture:
+                        capture[node] = _array(grad)
+                    if node._retain is not None:
+                        _retain(node, grad, create_graph)
+                    if needed is None or node in needed:
+                        if create_graph:
+                            F = TENSOR_MATH
+                        elif grad.__class__ is _ndarray:
+                            F = NUMPY_MATH
+                        else:
+                            grad = _array(grad)
+                            F = math_for(grad)
+                        grads = node._run_backward(F, grad, create_graph)
+                        if not retain_graph and node.save is not None:
+                            node._saved = node._out = None
+                        if tracer is not None:
+                            tracer.step(node, grad, grads)
+                    else:
+                        grads = (None,) * len(node._next)
                 follow = None
                 for nxt, g in zip(node._next, grads):
                     if nxt is None:
