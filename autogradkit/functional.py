@@ -10,6 +10,8 @@ import numpy as np
 from .tensor import Tensor, _coerce
 from .ops import elementwise as E, reduce as R, shape as S, linalg as L
 
+_tanh, _relu = E.Tanh.apply_unary, E.Relu.apply_unary    # bound once (see tensor.py)
+
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "sign", "sin", "cos",
     "tanh", "sigmoid", "relu", "clamp", "clip", "maximum", "minimum", "where", "sum", "mean", "max",
@@ -89,7 +91,7 @@ def cos(x):
 
 
 def tanh(x):
-    return E.Tanh.apply_unary(x)
+    return _tanh(x)
 
 
 def sigmoid(x):
@@ -99,7 +101,7 @@ def sigmoid(x):
 
 def relu(x):
     """max(x, 0); its derivative at 0 is taken as 0, like PyTorch."""
-    return E.Relu.apply_unary(x)
+    return _relu(x)
 
 
 def clamp(x, min=None, max=None):

@@ -374,7 +374,7 @@ class Tensor:
             sd, od = self._data, other._data
             if od.dtype is sd.dtype:                # the common cases, without _coerce
                 if od.shape == sd.shape:
-                    return Add.apply_same(self, other)
+                    return _add_same(self, other)
                 return Add.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Add.apply_binary(p[0], p[1])
@@ -388,7 +388,7 @@ class Tensor:
             sd, od = self._data, other._data
             if od.dtype is sd.dtype:                # the common cases, without _coerce
                 if od.shape == sd.shape:
-                    return Sub.apply_same(self, other)
+                    return _sub_same(self, other)
                 return Sub.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Sub.apply_binary(p[0], p[1])
@@ -402,7 +402,7 @@ class Tensor:
             sd, od = self._data, other._data
             if od.dtype is sd.dtype:                # the common cases, without _coerce
                 if od.shape == sd.shape:
-                    return Mul.apply_same(self, other)
+                    return _mul_same(self, other)
                 return Mul.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Mul.apply_binary(p[0], p[1])
@@ -769,6 +769,9 @@ from .ops.indexing import GetItem  # noqa: E402
 from .ops.convert import ToCopy, Clone  # noqa: E402
 from . import functional as _F  # noqa: E402
 from .autograd import functional as _autograd_functional  # noqa: E402
+
+# bound once: a classmethod looked up on each call makes a new bound-method object each time
+_add_same, _sub_same, _mul_same = Add.apply_same, Sub.apply_same, Mul.apply_same
 from .autograd.engine import run_backward as _run_backward  # noqa: E402
 
 _lt, _le, _gt, _ge = np.less, np.less_equal, np.greater, np.greater_equal
