@@ -290,3 +290,141 @@ def test_repeated_contributions_summed_in_float32_like_torch():
         h.sum().backward()
         grads.append(np.asarray(w.grad.detach().numpy()))
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7)
+
+
+# ---- backward without a dependency count on trees (node._link) ---------------------------------
+from autogradkit.autograd import engine as _engine            # noqa: E402
+from autogradkit.autograd.node import AccumulateGrad          # noqa: E402
+
+
+def _op_deps(root):
+    return {n: c for n, c in _engine._dependencies([root]).items()
+            if n.__class__ is not AccumulateGrad}
+
+
+def _assert_flag_is_sound(t):
+    """If the graph below t says "tree", every op node in it really has one consumer there."""
+    fn = t.grad_fn
+    if fn is not None and fn._tree:
+        assert set(_op_deps(fn).values()) <= {1}
+
+
+def test_tree_flag_follows_how_many_times_each_node_was_consumed():
+    x = _leaf(np.array([1.0, 2.0]))
+    w = _leaf(np.array([3.0, 4.0]))
+    h = x * w
+    a = (h * w + w).tanh()                   # leaves shared freely: still a tree
+    assert a.grad_fn._tree
+    b = h * 2.0                              # h's second consumer
+    assert a.grad_fn._tree and not b.grad_fn._tree
+    assert not (a + b).grad_fn._tree
+    c = a.exp()
+    assert not (c * c).grad_fn._tree         # one node used twice by one op
+    for t in (a, b, a + b, c * c):
+        _assert_flag_is_sound(t)
+
+
+def test_a_node_consumed_twice_is_summed_whichever_root_backward_starts_from():
+    rng = np.random.default_rng(0)
+    for lib in (agk,):
+        x = _leaf(rng.standard_normal(3))
+        h = (x * 2.0).tanh()
+        first = (h * 3.0).sum()              # recorded while h had one consumer: a tree
+        second = h.sum()                     # h consumed again after `first` was recorded
+        assert first.grad_fn._tree and not second.grad_fn._tree
+        first.backward(retain_graph=True)
+        expected = 3.0 * 2.0 * (1 - np.tanh(2.0 * x.detach().numpy()) ** 2)
+        np.testing.assert_allclose(_np(x.grad), expected, rtol=1e-12)
+        x.grad = None
+        (first + second).backward()          # through both consumers of h: summed
+        np.testing.assert_allclose(_np(x.grad), expected * (4.0 / 3.0), rtol=1e-12)
+
+
+def test_custom_function_nodes_make_the_graph_count_its_dependencies():
+    class Double(agk.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    x = _leaf(np.array([1.0, 2.0]))
+    y = Double.apply(x * 1.0)
+    z = (y * 3.0).sum()
+    assert not z.grad_fn._tree
+    z.backward()
+    assert x.grad.tolist() == [6.0, 6.0]
+
+
+def test_in_place_change_of_a_consumed_node_is_not_a_tree():
+    x = _leaf(np.array([1.0, -1.0]))
+    h = x * 2.0
+    k = h + 5.0                              # h's first consumer
+    h.add_(1.0)                              # records AddBackward0 on h's old node: a second use
+    assert not h.grad_fn._tree
+    (h.sum() + k.sum()).backward()
+    assert x.grad.tolist() == [4.0, 4.0]
+
+
+def _tanh_ladder(data, count_deps):
+    """A tree-shaped graph (leaves shared), differentiated with or without dependency counts."""
+    x, w, b = leaves = [_leaf(d) for d in data]
+    calls = []
+    w.register_hook(lambda g: calls.append(g.tolist()) or g * 2.0)
+    h = x
+    for _ in range(6):
+        h = (h * w + b).tanh() * 0.5 + x
+    loss = (h * 3.0).sum()
+    assert loss.grad_fn._tree
+    if count_deps:
+        loss.grad_fn._tree = False           # what a graph that is not a tree goes through
+    loss.backward()
+    return [_np(t.grad).copy() for t in leaves], calls
+
+
+def test_tree_and_counted_backward_give_identical_gradients_and_leaf_hooks():
+    rng = np.random.default_rng(1)
+    data = [rng.standard_normal((4, 3)), rng.standard_normal((3,)), rng.standard_normal((4, 3))]
+    (tree_grads, tree_calls), (count_grads, count_calls) = (_tanh_ladder(data, c) for c in (0, 1))
+    for a, c in zip(tree_grads, count_grads):
+        np.testing.assert_array_equal(a, c)
+    assert tree_calls == count_calls and len(tree_calls) == 1
+
+
+def _random_graph(program):
+    pool = [_leaf(np.array([0.5, -0.25])), _leaf(np.array([0.75, 1.5]))]
+    for kind, i, j in program:
+        a, b = pool[i % len(pool)], pool[j % len(pool)]
+        pool.append([a * b, a + b, a.tanh(), a * 2.0, a - b][kind])
+    return pool
+
+
+def test_tree_flag_is_sound_on_random_graphs():
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 30), st.integers(0, 30)),
+                               min_size=1, max_size=25))
+    @hypothesis.settings(max_examples=200, deadline=None)
+    def check(program):
+        results = []
+        for count_deps in (False, True):
+            pool = _random_graph(program)
+            for t in pool[2:]:
+                _assert_flag_is_sound(t)
+            root = pool[-1].sum()
+            _assert_flag_is_sound(root)
+            if root.grad_fn is None:
+                return
+            if count_deps:
+                root.grad_fn._tree = False
+            root.backward()
+            results.append([None if t.grad is None else _np(t.grad).copy() for t in pool[:2]])
+        for a, c in zip(*results):
+            assert (a is None) == (c is None)
+            if a is not None:
+                np.testing.assert_array_equal(a, c)
+
+    check()

@@ -76,9 +76,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     (a dict node -> None, used by ``autograd.grad``) the total gradient reaching each of those
     nodes is stored there instead, and nothing else is touched.
     """
-    deps = _dependencies(roots)
-    needed = _needed(roots, deps, capture) if capture is not None else None
     tracer = _trace._active
+    plain = capture is None and tracer is None and not create_graph    # the everyday backward()
+    # A tree (every op node has one consumer, see node._link) needs no dependency count: each
+    # node is ready when its gradient arrives. Leaves are summed and written at the end.
+    tree = plain and len(roots) == 1 and roots[0]._tree
+    deps = None if tree else _dependencies(roots)
+    needed = _needed(roots, deps, capture) if capture is not None else None
     pending = {}            # node -> the sum of the gradients it has received so far
     summed = set()          # nodes whose pending sum is an array the engine made (plain mode)
     # ready: (node, its total gradient) for nodes whose every consumer has sent its share
@@ -91,7 +95,6 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     prev_mode = GradMode.enabled
     GradMode.enabled = create_graph
     pop, push, take = ready.pop, ready.append, pending.pop
-    plain = capture is None and tracer is None and not create_graph    # the everyday backward()
     try:
         while ready:
             node, grad = pop()
@@ -143,6 +146,27 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 for nxt, g in zip(node._next, grads):
                     if nxt is None:
                         continue
+                    if tree:
+                        if nxt.__class__ is AccumulateGrad:     # a leaf: sum until the end
+                            if g is None:
+                                continue
+                            if nxt not in pending:
+                                pending[nxt] = g
+                                if node.fresh_grads and g.__class__ is _ndarray:
+                                    summed.add(nxt)     # nothing else holds it: ours
+                            elif nxt in summed:
+                                p = pending[nxt]
+                                p += g
+                            else:
+                                pending[nxt] = p = pending[nxt] + g
+                                if p.__class__ is _ndarray:
+                                    summed.add(nxt)
+                            continue
+                        if follow is None:              # an op node: ready now
+                            follow, follow_grad = nxt, g
+                        else:
+                            push((nxt, g))
+                        continue
                     d = deps[nxt]
                     if d != 1:                      # more gradients to come: keep the sum
                         deps[nxt] = d - 1
@@ -166,15 +190,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         if nxt in pending:
                             before = take(nxt)
                             g, owned = (before, False) if g is None else (before + g, True)
-                        if g is None:
-                            continue
-                        leaf = nxt._variable()
-                        if leaf is not None and leaf._grad is None and g.__class__ is _ndarray:
-                            # _accumulate's commonest case; an array nothing else holds is
-                            # kept as it is (as PyTorch's AccumulateGrad steals a lone buffer)
-                            leaf._grad = _node._make(g if owned else g.copy())
-                        else:
-                            _accumulate(nxt, g, False, None)
+                        if g is not None:
+                            _to_leaf(nxt, g, owned)
                         continue
                     if nxt in pending:              # the last one: the node is ready
                         before = take(nxt)
@@ -186,8 +203,24 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 if follow is None:
                     break
                 node, grad = follow, follow_grad
+        if tree:
+            for acc, g in pending.items():          # the leaves, in the order first reached
+                owned = acc in summed
+                if acc._hooks is not None:
+                    g, owned = _run_hooks(acc._hooks, g, False), False
+                _to_leaf(acc, g, owned)
     finally:
         GradMode.enabled = prev_mode
+
+
+def _to_leaf(acc, g, owned):
+    """A plain backward's leaf: add ``g`` into its ``.grad``. An array nothing else holds
+    (``owned``) is kept as it is, as PyTorch's AccumulateGrad steals a lone buffer."""
+    leaf = acc._variable()
+    if leaf is not None and leaf._grad is None and g.__class__ is _ndarray:
+        leaf._grad = _node._make(g if owned else g.copy())     # _accumulate's commonest case
+    else:
+        _accumulate(acc, g, False, None)
 
 
 def _array(grad):

@@ -44,6 +44,11 @@ class Node:
     # refers to (not the incoming gradient, not a view, not one array for two inputs): a leaf
     # can then keep it as its .grad without a copy.
     fresh_grads = False
+    # Whether the graph below this node is a tree: every op node in it has had one consumer
+    # (leaves aside). Ops keep these up to date as they record (see ``_link``); a node that does
+    # not (a custom Function's) reads as "consumed" and "not a tree", which is always safe.
+    _consumed = True
+    _tree = False
     name = "Node"
     formula = ""
 
@@ -125,7 +130,8 @@ class Op(Node):
     summed back to its input's shape (and cast back to its dtype).
     """
 
-    __slots__ = ("_saved", "_versions", "_out", "_out_vc", "_in_meta", "__dict__")
+    __slots__ = ("_saved", "_versions", "_out", "_out_vc", "_in_meta", "_consumed", "_tree",
+                 "__dict__")
     save = None
     is_view = False
     op = ""          # the op's public name in error messages (``mul``, ``matmul`` …)
@@ -173,7 +179,7 @@ class Op(Node):
         if not (record and GradMode.enabled) or out.dtype.kind not in _FLOAT_KINDS:
             result = _make(out)                 # (no gradient flows through integer results)
         else:
-            node._next = tuple(nexts)
+            _link(node, tuple(nexts))
             node._in_meta = tuple(meta)
             result = _make(out, node, True)
             save = cls.save
@@ -211,7 +217,16 @@ class Op(Node):
             out = np.asarray(out)
         if not (x._requires_grad and GradMode.enabled):
             return _make(out)
-        node._next = (x._grad_fn or x._accum or x._accumulator(),)
+        f = x._grad_fn
+        if f is None:                           # a leaf
+            node._next, node._tree = (x._accum or x._accumulator(),), True
+        else:                                   # _link, written out for the commonest case
+            node._next = (f,)
+            if f._consumed:
+                node._tree = False
+            else:
+                f._consumed, node._tree = True, f._tree
+        node._consumed = False
         node._in_meta = None
         result = _make(out, node, True)
         save = cls.save
@@ -245,8 +260,8 @@ class Op(Node):
         rb = tb and b._requires_grad
         if not ((ra or rb) and GradMode.enabled):
             return _make(out)
-        node._next = ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
-                      (b._grad_fn or b._accum or b._accumulator()) if rb else None)
+        _link(node, ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
+                     (b._grad_fn or b._accum or b._accumulator()) if rb else None))
         # Gradients come back in the output's shape and dtype; remember the inputs' own only
         # when they differ (broadcasting or type promotion happened), so Op can undo it.
         if ta and tb:
@@ -287,8 +302,22 @@ class Op(Node):
         ra, rb = a._requires_grad, b._requires_grad
         if not ((ra or rb) and GradMode.enabled):
             return _make(out)
-        node._next = ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
-                      (b._grad_fn or b._accum or b._accumulator()) if rb else None)
+        fa = a._grad_fn if ra else None         # the inputs' op nodes (None: a leaf, or no grad)
+        fb = b._grad_fn if rb else None
+        node._next = (fa or ((a._accum or a._accumulator()) if ra else None),
+                      fb or ((b._accum or b._accumulator()) if rb else None))
+        tree = True                             # _link, written out for the commonest case
+        if fa is not None:
+            if fa._consumed:
+                tree = False
+            else:
+                fa._consumed, tree = True, fa._tree
+        if fb is not None:
+            if fb._consumed:
+                tree = False
+            else:
+                fb._consumed, tree = True, tree and fb._tree
+        node._tree, node._consumed = tree, False
         node._in_meta = None
         if cls.save is not None:
             node._saved = (a, b)
@@ -390,6 +419,30 @@ class Op(Node):
                 raise _released_error(self)
             out.append(Tensor._make(self._out))
         return tuple(out)
+
+
+def _link(node, nexts):
+    """Connect a new node to its inputs' nodes, and keep the tree flags.
+
+    Each input op node is marked consumed; meeting one that already was means two nodes use
+    it, and the graph below ``node`` is no longer a tree. ``backward()`` from a tree needs no
+    dependency count: every node in it is ready as soon as its one gradient arrives (leaves,
+    shared freely, are summed and written at the end). The flags are only ever cleared towards
+    "not a tree", so a later consumer can only make later nodes walk, never fool an earlier one:
+    a root reaching a node through two consumers reaches the second of them, which saw it
+    consumed.
+    """
+    node._next = nexts
+    tree = True
+    for f in nexts:
+        if f is None or f.__class__ is AccumulateGrad:
+            continue
+        if f._consumed:
+            tree = False
+        else:
+            f._consumed = True
+            tree = tree and f._tree
+    node._tree, node._consumed = tree, False
 
 
 # -- errors written for a learner ----------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.grad_mode import GradMode
-from ..autograd.node import Op, _inplace_error
+from ..autograd.node import Op, _inplace_error, _link
 from ..tensor import Tensor
 
 _ndarray = np.ndarray
@@ -53,13 +53,13 @@ class Linear(Op):
         vx, vw = x._vcs, weight._vcs
         if bias is None:
             node.name = "MmBackward0"
-            node._next = (ax, aw)
+            _link(node, (ax, aw))
             node._saved = (x, weight)
             node._versions = None if vx is None and vw is None else (
                 0 if vx is None else vx[0], 0 if vw is None else vw[0])
         else:
             vb = bias._vcs
-            node._next = (ax, aw, (bias._grad_fn or bias._accum or bias._accumulator()) if rb else None)
+            _link(node, (ax, aw, (bias._grad_fn or bias._accum or bias._accumulator()) if rb else None))
             node._saved = (x, weight, bias)
             node._versions = None if vx is None and vw is None and vb is None else (
                 0 if vx is None else vx[0], 0 if vw is None else vw[0], 0 if vb is None else vb[0])
@@ -136,8 +136,8 @@ class MSELoss(Op):
         ra, rb = a._requires_grad, b._requires_grad
         if not ((ra or rb) and GradMode.enabled):
             return _make(out)
-        node._next = ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
-                      (b._grad_fn or b._accum or b._accumulator()) if rb else None)
+        _link(node, ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
+                     (b._grad_fn or b._accum or b._accumulator()) if rb else None))
         node._in_meta = None
         node._saved = (a, b)
         va, vb = a._vcs, b._vcs
