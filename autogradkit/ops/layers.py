@@ -48,21 +48,32 @@ class Linear(Op):
         if not ((rx or rw or rb) and GradMode.enabled):
             return _make(out)
         node = _new(cls)
-        ax = (x._grad_fn or x._accum or x._accumulator()) if rx else None
-        aw = (weight._grad_fn or weight._accum or weight._accumulator()) if rw else None
+        fx = x._grad_fn if rx else None
+        nexts = (fx or ((x._accum or x._accumulator()) if rx else None),
+                 (weight._grad_fn or weight._accum or weight._accumulator()) if rw else None)
         vx, vw = x._vcs, weight._vcs
         if bias is None:
             node.name = "MmBackward0"
-            _link(node, (ax, aw))
             node._saved = (x, weight)
             node._versions = None if vx is None and vw is None else (
                 0 if vx is None else vx[0], 0 if vw is None else vw[0])
         else:
-            vb = bias._vcs
-            _link(node, (ax, aw, (bias._grad_fn or bias._accum or bias._accumulator()) if rb else None))
+            nexts += ((bias._grad_fn or bias._accum or bias._accumulator()) if rb else None,)
             node._saved = (x, weight, bias)
+            vb = bias._vcs
             node._versions = None if vx is None and vw is None and vb is None else (
                 0 if vx is None else vx[0], 0 if vw is None else vw[0], 0 if vb is None else vb[0])
+        if weight._grad_fn is None and (bias is None or bias._grad_fn is None):
+            node._next = nexts          # _link, written out for parameters (leaves) and input x
+            if fx is None:
+                node._tree = True
+            elif fx._consumed:
+                node._tree = False
+            else:
+                fx._consumed, node._tree = True, fx._tree
+            node._consumed = False
+        else:
+            _link(node, nexts)
         node._in_meta = None        # gradients come out in the inputs' shapes and dtype
         return _make(out, node, True)
 
@@ -136,8 +147,20 @@ class MSELoss(Op):
         ra, rb = a._requires_grad, b._requires_grad
         if not ((ra or rb) and GradMode.enabled):
             return _make(out)
-        _link(node, ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
-                     (b._grad_fn or b._accum or b._accumulator()) if rb else None))
+        fa = a._grad_fn if ra else None
+        nexts = (fa or ((a._accum or a._accumulator()) if ra else None),
+                 (b._grad_fn or b._accum or b._accumulator()) if rb else None)
+        if not rb:                      # _link, written out for a target that needs no grad
+            node._next = nexts
+            if fa is None:
+                node._tree = True
+            elif fa._consumed:
+                node._tree = False
+            else:
+                fa._consumed, node._tree = True, fa._tree
+            node._consumed = False
+        else:
+            _link(node, nexts)
         node._in_meta = None
         node._saved = (a, b)
         va, vb = a._vcs, b._vcs
