@@ -13,7 +13,7 @@ from .ops import elementwise as E, reduce as R, shape as S, linalg as L
 _tanh, _relu = E.Tanh.apply_unary, E.Relu.apply_unary    # bound once (see tensor.py)
 
 __all__ = [
-    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "sign", "sin", "cos",
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "reciprocal", "abs", "sign", "sin", "cos",
     "tanh", "sigmoid", "relu", "clamp", "clip", "maximum", "minimum", "where", "sum", "mean", "max",
     "min", "var", "std", "logsumexp", "softmax", "log_softmax", "reshape", "view", "transpose",
     "permute", "squeeze", "unsqueeze", "expand", "flatten", "cat", "concat", "stack", "matmul",
@@ -72,6 +72,15 @@ def log(x):
 
 def sqrt(x):
     return E.Sqrt.apply_unary(x)
+
+
+def reciprocal(x):
+    """1/x elementwise (an integer tensor becomes the default float dtype first, as in PyTorch)."""
+    x = _t(x, "reciprocal")
+    if x._data.dtype.kind in "biu":
+        from . import dtypes
+        x = x.to(dtype=dtypes.default_float)
+    return E.Reciprocal.apply_unary(x)
 
 
 def abs(x):
@@ -294,7 +303,10 @@ def squeeze(x, dim=None):
     else:
         axes = R.normalize_dims(dim, x.ndim, "squeeze")
         new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
-    return S.Squeeze.apply(x, shape=new)
+    out = S.Squeeze.apply(x, shape=new)
+    if dim is not None and out._grad_fn is not None:   # PyTorch's names for squeeze(dim) / (dims)
+        out._grad_fn.name = "SqueezeBackward2" if isinstance(dim, (tuple, list)) else "SqueezeBackward1"
+    return out
 
 
 def unsqueeze(x, dim):

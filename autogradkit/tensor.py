@@ -395,7 +395,9 @@ class Tensor:
 
     def __rsub__(self, other):
         p = _coerce(self, other)
-        return NotImplemented if p is None else Sub.apply_binary(p[1], p[0])
+        if p is None:
+            return NotImplemented
+        return _renamed(Sub.apply_binary(p[1], p[0]), "RsubBackward1")   # number − tensor
 
     def __mul__(self, other):
         if other.__class__ is Tensor:
@@ -417,7 +419,11 @@ class Tensor:
 
     def __rtruediv__(self, other):
         p = _coerce(self, other, True)
-        return NotImplemented if p is None else Div.apply_binary(p[1], p[0])
+        if p is None:
+            return NotImplemented
+        if not isinstance(p[1], Tensor):                # c / x = reciprocal(x) · c, as PyTorch
+            return Reciprocal.apply_unary(p[0]) * p[1]
+        return Div.apply_binary(p[1], p[0])
 
     def __pow__(self, other):
         p = _coerce(self, other)
@@ -429,7 +435,10 @@ class Tensor:
 
     def __rpow__(self, other):
         p = _coerce(self, other)
-        return NotImplemented if p is None else PowTensor.apply(p[1], p[0])
+        if p is None:
+            return NotImplemented
+        out = PowTensor.apply(p[1], p[0])
+        return out if isinstance(p[1], Tensor) else _renamed(out, "PowBackward2")  # number ** x
 
     def __neg__(self):
         return Neg.apply_unary(self)
@@ -517,6 +526,9 @@ class Tensor:
 
     def sqrt(self):
         return Sqrt.apply_unary(self)
+
+    def reciprocal(self):
+        return _F.reciprocal(self)
 
     def abs(self):
         return Abs.apply_unary(self)
@@ -724,6 +736,13 @@ def _dim(dim, ndim, op):
     return dim % max(ndim, 1)
 
 
+def _renamed(t, name):
+    """``t`` with its node named as PyTorch names this form of the op (``2 - x``: RsubBackward1)."""
+    if t._grad_fn is not None:
+        t._grad_fn.name = name
+    return t
+
+
 def _coerce(self, other, true_div=False):
     """Bring both operands of a binary op into the form the op takes, or None if we can't.
 
@@ -762,7 +781,7 @@ def _coerce(self, other, true_div=False):
     return None
 
 
-from .ops.elementwise import (Add, Sub, Mul, Div, Pow, PowTensor, Neg, Abs, Exp, Log, Sqrt,  # noqa: E402
+from .ops.elementwise import (Add, Sub, Mul, Div, Pow, PowTensor, Neg, Abs, Exp, Log, Sqrt, Reciprocal,  # noqa: E402
                                Sin, Cos, Tanh, Sigmoid, Relu, Sign)
 from .ops.linalg import MatMul  # noqa: E402
 from .ops.indexing import GetItem  # noqa: E402

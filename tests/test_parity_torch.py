@@ -1017,7 +1017,40 @@ GRAD_FN_NAMES = {
     "LogsumexpBackward0": lambda m, a, b: a.logsumexp(1),
     "CloneBackward0": lambda m, a, b: a.clone(),
     "ToCopyBackward0": lambda m, a, b: a.to(m.float32),
+    "RsubBackward1": lambda m, a, b: 2.0 - a,
+    "PowBackward2": lambda m, a, b: 2.0 ** a,
+    "ReciprocalBackward0": lambda m, a, b: a.reciprocal(),
+    "SqueezeBackward0": lambda m, a, b: a[:1].squeeze(),
+    "SqueezeBackward1": lambda m, a, b: a[:1].squeeze(0),
+    "SqueezeBackward2": lambda m, a, b: a[:1].squeeze((0,)),
+    "UnsqueezeBackward0": lambda m, a, b: a[:, None],
 }
+
+
+@pytest.mark.parametrize("make", [lambda m, a: 2.5 / a, lambda m, a: 1 / a, lambda m, a: a[None],
+                                  lambda m, a: a[..., None], lambda m, a: 3 - a * 2],
+                         ids=["number_over_tensor", "one_over_tensor", "none_index",
+                              "ellipsis_none_index", "number_minus_tensor"])
+def test_graph_of_forms_that_pytorch_rewrites(make):
+    """``c / x`` is MulBackward0 → ReciprocalBackward0 in PyTorch, ``x[None]`` an unsqueeze: the
+    whole chain of node names, the values and the gradients match."""
+    rng = np.random.default_rng(4)
+    A = rng.random((2, 3)) + 0.5
+    got = []
+    for m in (torch, ag):
+        a = leaf(m, A)
+        out = make(m, a)
+        chain, node = [], out.grad_fn
+        while node is not None:
+            chain.append(_node_name(node))
+            nxt = [f for f, _ in node.next_functions if f is not None]
+            node = nxt[0] if nxt else None
+        out.sum().backward()
+        got.append((chain, out.detach().numpy().copy(), a.grad.numpy().copy()))
+    (tc, tv, tg), (ac, av, ag_) = got
+    assert ac == tc
+    np.testing.assert_array_equal(av, tv)
+    np.testing.assert_allclose(ag_, tg, rtol=1e-15)
 
 
 @pytest.mark.parametrize("expected", list(GRAD_FN_NAMES))

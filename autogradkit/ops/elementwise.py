@@ -153,6 +153,21 @@ class Sqrt(Op):
         return g / (2 * out)
 
 
+class Reciprocal(Op):
+    """out = 1/x    ∂out/∂x = −1/x² = −out²   (``c / x`` for a number c is ``reciprocal(x) · c``,
+    as in PyTorch, whose graph shows MulBackward0 → ReciprocalBackward0)"""
+    __slots__ = ()
+    name, op, formula = "ReciprocalBackward0", "reciprocal", "∂/∂x = −out²"
+    save = "output"
+    fresh_grads = True
+
+    def forward(self, x):
+        return 1 / x
+
+    def backward(self, F, g, out):
+        return -g * (out * out)
+
+
 class Abs(Op):
     """out = |x|    ∂out/∂x = sign(x) (0 at x = 0, PyTorch's choice)"""
     __slots__ = ()

@@ -65,8 +65,13 @@ class GetItem(Op):
         self.is_view = kind == "basic"
         if kind == "basic":
             parts = key if isinstance(key, tuple) else (key,)
-            self.name = "SelectBackward0" if any(isinstance(k, (int, np.integer)) for k in parts) \
-                else "SliceBackward0"
+            if any(isinstance(k, (int, np.integer)) for k in parts):
+                self.name = "SelectBackward0"
+            elif None in parts and all(k is None or k is Ellipsis or k == slice(None)
+                                       for k in parts):
+                self.name = "UnsqueezeBackward0"        # x[None], x[:, None]: only new axes
+            else:
+                self.name = "SliceBackward0"
         try:
             return x[key]
         except IndexError as exc:
