@@ -174,7 +174,8 @@ class BackwardReplay:
             else:
                 lines.append(f"backward starts at {L} with ḡ = {values(seed)} (the gradient "
                              "given to backward)")
-        lines.append(f"then each op runs once, outputs first: {len(steps)} steps; "
+        lines.append(f"then each op runs once, outputs first: {len(steps)} "
+                     f"step{'' if len(steps) == 1 else 's'}; "
                      "ḡ × local derivative = the gradient each input receives")
         root = self.model.outputs[0] if self.model.outputs else None
         return Frame(0, "start", root, None, f"Start · {self.steps_total} backward step{'' if self.steps_total == 1 else 's'}", lines,
