@@ -1091,3 +1091,28 @@ def test_next_functions_chain_names():
             node = nxt[0] if nxt else None
         return ",".join(chain)
     same_in_both(scenario)
+
+
+# ---- NaN inputs: where the gradient goes ---------------------------------------------------------
+NAN_GRADIENTS = {
+    "relu": lambda m, x, y: x.relu(),
+    "max_all": lambda m, x, y: x.max(),
+    "min_all": lambda m, x, y: x.min(),
+    "maximum": lambda m, x, y: m.maximum(x, y),
+    "maximum_swapped": lambda m, x, y: m.maximum(y, x),
+    "minimum": lambda m, x, y: m.minimum(x, y),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAN_GRADIENTS))
+def test_nan_inputs_get_the_gradient_pytorch_gives_them(name):
+    """relu and maximum pass ḡ to a NaN (it never compares smaller); max() shares it among the
+    NaNs it returned. Ties and ±0 are in the same tensors."""
+    nan = float("nan")
+    got = []
+    for m in (torch, ag):
+        x = leaf(m, [nan, 1.0, -2.0, 0.0, nan, 3.0])
+        y = leaf(m, [0.0, 1.0, 2.0, -0.0, nan, 1.0])
+        NAN_GRADIENTS[name](m, x, y).sum().backward()
+        got.append([None if t.grad is None else t.grad.numpy().tolist() for t in (x, y)])
+    assert str(got[1]) == str(got[0])

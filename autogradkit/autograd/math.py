@@ -51,10 +51,10 @@ class ArrayMath:
     def cast(self, g, dtype):
         return g.astype(dtype)
 
-    def step(self, x):
-        """1 where x > 0, else 0, in x's dtype (multiplying by a bool mask is slower: numpy casts
-        it element by element)."""
-        return (x > 0).astype(x.dtype)
+    def nonzero(self, x):
+        """1 where x ≠ 0 (NaN included), else 0, in x's dtype (multiplying by a bool mask is
+        slower: numpy casts it element by element)."""
+        return (x != 0).astype(x.dtype)
 
     def mm(self, a, b):
         """``a @ b`` for a 2-D ``b``. numpy's ``dot`` computes the same product (the same BLAS
@@ -137,8 +137,8 @@ class TensorMath:
     def expand(self, g, shape):
         return g.expand(shape)
 
-    def step(self, x):
-        return x > 0
+    def nonzero(self, x):
+        return x != 0
 
     def mm(self, a, b):
         return a @ b

@@ -260,7 +260,8 @@ class Relu(Op):
         return _maximum(x, 0) if x.__class__ is _ndarray else _xp(x).maximum(x, 0)
 
     def backward(self, F, g, out):
-        return g * F.step(out)
+        # out = max(x, 0) is 0 exactly where x ≤ 0; a NaN passes its gradient on, as in PyTorch
+        return g * F.nonzero(out)
 
 
 class Clamp(Op):
@@ -294,8 +295,9 @@ class Maximum(Op):
         return _xp(a).maximum(a, b)
 
     def backward(self, F, g, a, b):
+        # written as "unless the other is larger", so a NaN (never compares) gets ḡ, as in PyTorch
         half = (a == b) * 0.5
-        return g * ((a > b) + half), g * ((a < b) + half)
+        return g * (~(a < b) - half), g * (~(a > b) - half)
 
 
 class Minimum(Op):
@@ -309,7 +311,7 @@ class Minimum(Op):
 
     def backward(self, F, g, a, b):
         half = (a == b) * 0.5
-        return g * ((a < b) + half), g * ((a > b) + half)
+        return g * (~(a > b) - half), g * (~(a < b) - half)
 
 
 class Where(Op):

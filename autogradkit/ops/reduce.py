@@ -91,6 +91,8 @@ class MaxAll(_Reduction):
 
     def backward(self, F, g, x, out):
         mask = x == out
+        if out != out:                  # the result is NaN: the NaNs share ḡ, as in PyTorch
+            mask = x != x
         return g * mask / float(mask.sum())
 
 
