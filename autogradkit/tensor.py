@@ -372,9 +372,7 @@ class Tensor:
     def __add__(self, other):
         if other.__class__ is Tensor:
             sd, od = self._data, other._data
-            if od.dtype is sd.dtype:                # the common cases, without _coerce
-                if od.shape == sd.shape:
-                    return _add_same(self, other)
+            if od.dtype is sd.dtype:                # the common case, without _coerce
                 return Add.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Add.apply_binary(p[0], p[1])
@@ -386,9 +384,7 @@ class Tensor:
     def __sub__(self, other):
         if other.__class__ is Tensor:
             sd, od = self._data, other._data
-            if od.dtype is sd.dtype:                # the common cases, without _coerce
-                if od.shape == sd.shape:
-                    return _sub_same(self, other)
+            if od.dtype is sd.dtype:                # the common case, without _coerce
                 return Sub.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Sub.apply_binary(p[0], p[1])
@@ -402,9 +398,7 @@ class Tensor:
     def __mul__(self, other):
         if other.__class__ is Tensor:
             sd, od = self._data, other._data
-            if od.dtype is sd.dtype:                # the common cases, without _coerce
-                if od.shape == sd.shape:
-                    return _mul_same(self, other)
+            if od.dtype is sd.dtype:                # the common case, without _coerce
                 return Mul.apply_binary(self, other)
         p = _coerce(self, other)
         return NotImplemented if p is None else Mul.apply_binary(p[0], p[1])
@@ -789,8 +783,11 @@ from .ops.convert import ToCopy, Clone  # noqa: E402
 from . import functional as _F  # noqa: E402
 from .autograd import functional as _autograd_functional  # noqa: E402
 
-# bound once: a classmethod looked up on each call makes a new bound-method object each time
-_add_same, _sub_same, _mul_same = Add.apply_same, Sub.apply_same, Mul.apply_same
+# + - * between two tensors of one shape, dtype and device are recorded by the operator itself
+# (Op.same_shape_operator); every other case goes to the methods defined in the class above.
+Tensor.__add__ = Add.same_shape_operator(Tensor.__add__)
+Tensor.__sub__ = Sub.same_shape_operator(Tensor.__sub__)
+Tensor.__mul__ = Mul.same_shape_operator(Tensor.__mul__)
 from .autograd.engine import run_backward as _run_backward  # noqa: E402
 
 _lt, _le, _gt, _ge = np.less, np.less_equal, np.greater, np.greater_equal

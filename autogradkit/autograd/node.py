@@ -285,46 +285,56 @@ class Op(Node):
         return result
 
     @classmethod
-    def apply_same(cls, a, b):
-        """``apply_binary`` for two tensors of one shape and dtype (the caller has checked):
-        nothing can broadcast or promote, so there is nothing to remember for undoing it. For
-        ops that save their inputs or nothing (add, sub, mul)."""
-        node = _new(cls)
-        da, db = a._data, b._data
-        if da.__class__ is not db.__class__:
-            raise _device_error(cls, (a, b))
-        try:
-            out = node.forward(da, db)
-        except (ValueError, TypeError) as exc:
-            raise _op_error(cls, (a, b), exc) from exc
-        if out.__class__ is not _ndarray and isinstance(out, _generic):
-            out = np.asarray(out)           # (two 0-d arrays give a numpy scalar)
-        ra, rb = a._requires_grad, b._requires_grad
-        if not ((ra or rb) and GradMode.enabled):
-            return _make(out)
-        fa = a._grad_fn if ra else None         # the inputs' op nodes (None: a leaf, or no grad)
-        fb = b._grad_fn if rb else None
-        node._next = (fa or ((a._accum or a._accumulator()) if ra else None),
-                      fb or ((b._accum or b._accumulator()) if rb else None))
-        tree = True                             # _link, written out for the commonest case
-        if fa is not None:
-            if fa._consumed:
-                tree = False
-            else:
-                fa._consumed, tree = True, fa._tree
-        if fb is not None:
-            if fb._consumed:
-                tree = False
-            else:
-                fb._consumed, tree = True, tree and fb._tree
-        node._tree, node._consumed = tree, False
-        node._in_meta = None
-        if cls.save is not None:
-            node._saved = (a, b)
-            va, vb = a._vcs, b._vcs
-            node._versions = None if va is None and vb is None else (
-                0 if va is None else va[0], 0 if vb is None else vb[0])
-        return _make(out, node, True)
+    def same_shape_operator(cls, general):
+        """The Tensor method for this op (``Tensor.__mul__`` for ``Mul``). Two tensors of one
+        shape, dtype and device are recorded right here: nothing can broadcast or promote, so
+        there is nothing to remember for undoing it, and ``a * b`` — the commonest call there
+        is — costs one Python call. Anything else (numbers, broadcasting, promotion, devices)
+        goes to ``general(a, b)``. For ops that save their inputs or nothing (add, sub, mul)."""
+        forward, saves = cls.forward, cls.save is not None
+
+        def operator(a, b):
+            if b.__class__ is Tensor:
+                da, db = a._data, b._data
+                if da.__class__ is db.__class__ and da.dtype is db.dtype and da.shape == db.shape:
+                    try:
+                        out = forward(da, db)
+                    except (ValueError, TypeError) as exc:
+                        raise _op_error(cls, (a, b), exc) from exc
+                    if out.__class__ is not _ndarray and isinstance(out, _generic):
+                        out = np.asarray(out)       # (two 0-d arrays give a numpy scalar)
+                    ra, rb = a._requires_grad, b._requires_grad
+                    if not ((ra or rb) and GradMode.enabled):
+                        return _make(out)
+                    node = _new(cls)
+                    fa = a._grad_fn if ra else None     # the inputs' op nodes (None: a leaf)
+                    fb = b._grad_fn if rb else None
+                    node._next = (fa or ((a._accum or a._accumulator()) if ra else None),
+                                  fb or ((b._accum or b._accumulator()) if rb else None))
+                    tree = True                         # _link, written out
+                    if fa is not None:
+                        if fa._consumed:
+                            tree = False
+                        else:
+                            fa._consumed, tree = True, fa._tree
+                    if fb is not None:
+                        if fb._consumed:
+                            tree = False
+                        else:
+                            fb._consumed, tree = True, tree and fb._tree
+                    node._tree, node._consumed = tree, False
+                    node._in_meta = None
+                    if saves:
+                        node._saved = (a, b)
+                        va, vb = a._vcs, b._vcs
+                        node._versions = None if va is None and vb is None else (
+                            0 if va is None else va[0], 0 if vb is None else vb[0])
+                    return _make(out, node, True)
+            return general(a, b)
+
+        operator.__name__, operator.__qualname__ = general.__name__, general.__qualname__
+        operator.__doc__ = general.__doc__
+        return operator
 
     # -- replaying ----------------------------------------------------------------------------
     def _unpack(self, create_graph):
