@@ -1101,6 +1101,8 @@ NAN_GRADIENTS = {
     "maximum": lambda m, x, y: m.maximum(x, y),
     "maximum_swapped": lambda m, x, y: m.maximum(y, x),
     "minimum": lambda m, x, y: m.minimum(x, y),
+    "abs": lambda m, x, y: x.abs(),
+    "sign_times_x": lambda m, x, y: x.sign() * y,
 }
 
 

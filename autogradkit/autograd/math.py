@@ -37,9 +37,17 @@ class ArrayMath:
         self.xp = xp
         self._ones = {}         # (n, dtype) -> ones(n), for sum_rows
         self.exp, self.log, self.sqrt = xp.exp, xp.log, xp.sqrt
-        self.sin, self.cos, self.tanh, self.sign = xp.sin, xp.cos, xp.tanh, xp.sign
+        self.sin, self.cos, self.tanh = xp.sin, xp.cos, xp.tanh
         self.where = xp.where
         self.expand = xp.broadcast_to
+
+    def sign(self, x):
+        from ..ops.elementwise import sign_of
+        return sign_of(self.xp, x)
+
+    def zeros_like(self, g):
+        """A zero gradient (not g · 0, which would keep a NaN or turn 0 into −0)."""
+        return self.xp.zeros_like(g)
 
     def sum_to(self, g, shape):
         """Sum a broadcast gradient back to ``shape`` — the one place unbroadcasting happens."""
@@ -136,6 +144,10 @@ class TensorMath:
 
     def expand(self, g, shape):
         return g.expand(shape)
+
+    def zeros_like(self, g):
+        from ..creation import zeros_like
+        return zeros_like(g)
 
     def nonzero(self, x):
         return x != 0

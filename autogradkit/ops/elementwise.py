@@ -88,7 +88,7 @@ class Pow(Op):
     def backward(self, F, g, x):
         p = self.p
         if p == 0:
-            return g * 0
+            return F.zeros_like(g)
         return g * p * x ** (p - 1)
 
 
@@ -182,15 +182,15 @@ class Abs(Op):
 
 
 class Sign(Op):
-    """out = sign(x)    ∂out/∂x = 0 (flat almost everywhere)"""
+    """out = sign(x)    ∂out/∂x = 0 (flat almost everywhere). sign(NaN) is 0, as in PyTorch."""
     __slots__ = ()
     name, op, formula = "SignBackward0", "sign", "∂/∂x = 0"
 
     def forward(self, x):
-        return _xp(x).sign(x)
+        return sign_of(_xp(x), x)
 
     def backward(self, F, g):
-        return g * 0
+        return F.zeros_like(g)
 
 
 class Sin(Op):
@@ -325,6 +325,12 @@ class Where(Op):
     def backward(self, F, g):
         cond = self.cond
         return None, F.where(cond, g, 0), F.where(cond, 0, g)
+
+
+def sign_of(xp, x):
+    """−1, 0 or 1, and 0 for NaN (PyTorch's sign; numpy's gives NaN)."""
+    s = xp.sign(x)
+    return s if s.dtype.kind not in "fc" else xp.where(s == s, s, 0)
 
 
 def _xp(x):
