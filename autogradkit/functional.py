@@ -7,7 +7,7 @@ import collections
 
 import numpy as np
 
-from .tensor import Tensor, _coerce
+from .tensor import Tensor, _coerce, _renamed
 from .ops import elementwise as E, reduce as R, shape as S, linalg as L
 
 _tanh, _relu = E.Tanh.apply_unary, E.Relu.apply_unary    # bound once (see tensor.py)
@@ -304,9 +304,9 @@ def squeeze(x, dim=None):
         axes = R.normalize_dims(dim, x.ndim, "squeeze")
         new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
     out = S.Squeeze.apply(x, shape=new)
-    if dim is not None and out._grad_fn is not None:   # PyTorch's names for squeeze(dim) / (dims)
-        out._grad_fn.name = "SqueezeBackward2" if isinstance(dim, (tuple, list)) else "SqueezeBackward1"
-    return out
+    if dim is None:
+        return out
+    return _renamed(out, "SqueezeBackward2" if isinstance(dim, (tuple, list)) else "SqueezeBackward1")
 
 
 def unsqueeze(x, dim):

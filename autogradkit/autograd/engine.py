@@ -84,7 +84,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     deps = None if tree else _dependencies(roots)
     needed = _needed(roots, deps, capture) if capture is not None else None
     pending = {}            # node -> the sum of the gradients it has received so far
-    summed = set()          # nodes whose pending sum is an array the engine made (plain mode)
+    summed = set()          # nodes whose pending sum is an array the engine owns (plain mode)
     # ready: (node, its total gradient) for nodes whose every consumer has sent its share
     if len(roots) == 1:
         ready = [(roots[0], root_grads[0])]
@@ -146,60 +146,48 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 for nxt, g in zip(node._next, grads):
                     if nxt is None:
                         continue
-                    if tree:
-                        if nxt.__class__ is AccumulateGrad:     # a leaf: sum until the end
-                            if g is None:
-                                continue
-                            if nxt not in pending:
-                                pending[nxt] = g
-                                if node.fresh_grads and g.__class__ is _ndarray:
-                                    summed.add(nxt)     # nothing else holds it: ours
-                            elif nxt in summed:
-                                p = pending[nxt]
-                                p += g
+                    if tree:            # one consumer per op node: ready now; leaves sum to the end
+                        if nxt.__class__ is not AccumulateGrad:
+                            if follow is None:
+                                follow, follow_grad = nxt, g
                             else:
-                                pending[nxt] = p = pending[nxt] + g
-                                if p.__class__ is _ndarray:
-                                    summed.add(nxt)
+                                push((nxt, g))
                             continue
-                        if follow is None:              # an op node: ready now
-                            follow, follow_grad = nxt, g
-                        else:
-                            push((nxt, g))
-                        continue
-                    d = deps[nxt]
-                    if d != 1:                      # more gradients to come: keep the sum
-                        deps[nxt] = d - 1
-                        if g is not None:
-                            if nxt not in pending:
-                                pending[nxt] = g
-                            elif tracer is None:
-                                if nxt in summed:           # an array the engine made: in place
-                                    p = pending[nxt]
-                                    p += g
-                                else:
-                                    pending[nxt] = p = pending[nxt] + g     # (_add, inlined)
-                                    if plain and p.__class__ is _ndarray:
-                                        summed.add(nxt)
-                            else:
-                                pending[nxt] = _add(pending[nxt], g, nxt, tracer)
-                        continue
-                    if nxt.__class__ is AccumulateGrad and plain and nxt._hooks is None:
-                        # a leaf, ready: add into its .grad now
-                        owned = node.fresh_grads    # g is an array nothing else refers to
-                        if nxt in pending:
-                            before = take(nxt)
-                            g, owned = (before, False) if g is None else (before + g, True)
-                        if g is not None:
-                            _to_leaf(nxt, g, owned)
-                        continue
-                    if nxt in pending:              # the last one: the node is ready
-                        before = take(nxt)
-                        g = before if g is None else _add(before, g, nxt, tracer)
-                    if follow is None:
-                        follow, follow_grad = nxt, g
                     else:
-                        push((nxt, g))
+                        d = deps[nxt]
+                        if d == 1:                  # the last gradient: the node is ready
+                            if nxt.__class__ is AccumulateGrad and plain and nxt._hooks is None:
+                                owned = node.fresh_grads    # a leaf: into its .grad now
+                                if nxt in pending:
+                                    before = take(nxt)
+                                    g, owned = (before, False) if g is None else (before + g, True)
+                                if g is not None:
+                                    _to_leaf(nxt, g, owned)
+                                continue
+                            if nxt in pending:
+                                before = take(nxt)
+                                g = before if g is None else _add(before, g, nxt, tracer)
+                            if follow is None:
+                                follow, follow_grad = nxt, g
+                            else:
+                                push((nxt, g))
+                            continue
+                        deps[nxt] = d - 1
+                    if g is None:                   # more gradients to come: keep the sum
+                        continue
+                    if nxt not in pending:
+                        pending[nxt] = g
+                        if plain and node.fresh_grads and g.__class__ is _ndarray:
+                            summed.add(nxt)         # nothing else holds it: ours to add into
+                    elif nxt in summed:             # an array the engine owns: add in place
+                        p = pending[nxt]
+                        p += g
+                    elif tracer is None:
+                        pending[nxt] = p = pending[nxt] + g     # (_add, written out)
+                        if plain and p.__class__ is _ndarray:
+                            summed.add(nxt)
+                    else:
+                        pending[nxt] = _add(pending[nxt], g, nxt, tracer)
                 if follow is None:
                     break
                 node, grad = follow, follow_grad

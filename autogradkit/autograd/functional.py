@@ -64,20 +64,14 @@ def _root(t):
     return t._grad_fn if t._grad_fn is not None else t._accumulator()
 
 
-def backward_scalar(tensor, retain_graph=None):
-    """The everyday call, ``loss.backward()``: seeded with ∂loss/∂loss = 1."""
-    fn = tensor._grad_fn
-    if fn is None or tensor._data.size != 1:
-        return backward(tensor, None, retain_graph)         # (it explains what is wrong)
-    run_backward([fn], [_ones_like(tensor._data)], bool(retain_graph), False)
-
-
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Add the gradients of ``tensors`` into the ``.grad`` of every leaf they depend on."""
     fn = getattr(tensors, "_grad_fn", None)
     if (fn is not None and grad_tensors is None and inputs is None and not create_graph
             and tensors._data.size == 1):
-        return backward_scalar(tensors, retain_graph)
+        # the everyday call, loss.backward(): seeded with ∂loss/∂loss = 1, nothing to check
+        run_backward([fn], [_ones_like(tensors._data)], bool(retain_graph), False)
+        return
     tensors = _seq(tensors)
     grads = _seq(grad_tensors) if grad_tensors is not None else [None] * len(tensors)
     if len(grads) != len(tensors):

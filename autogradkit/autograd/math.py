@@ -15,6 +15,12 @@ import math
 import numpy as np
 
 
+def sign_of(xp, x):
+    """−1, 0 or 1, and 0 for NaN (PyTorch's sign; numpy's gives NaN)."""
+    s = xp.sign(x)
+    return s if s.dtype.kind not in "fc" else xp.where(s == s, s, 0)
+
+
 def _reduced_axes(shape_from, shape_to):
     """Axes to sum so that a gradient of ``shape_from`` goes back to a broadcast operand's ``shape_to``."""
     lead = len(shape_from) - len(shape_to)
@@ -42,7 +48,6 @@ class ArrayMath:
         self.expand = xp.broadcast_to
 
     def sign(self, x):
-        from ..ops.elementwise import sign_of
         return sign_of(self.xp, x)
 
     def zeros_like(self, g):

@@ -9,6 +9,7 @@ import operator
 
 import numpy as np
 
+from ..autograd.math import sign_of
 from ..autograd.node import Op
 
 _where = np.where
@@ -325,12 +326,6 @@ class Where(Op):
     def backward(self, F, g):
         cond = self.cond
         return None, F.where(cond, g, 0), F.where(cond, 0, g)
-
-
-def sign_of(xp, x):
-    """−1, 0 or 1, and 0 for NaN (PyTorch's sign; numpy's gives NaN)."""
-    s = xp.sign(x)
-    return s if s.dtype.kind not in "fc" else xp.where(s == s, s, 0)
 
 
 def _xp(x):
