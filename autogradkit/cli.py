@@ -140,8 +140,8 @@ def _print_graph(root):
     stack, seen = [(root, 0)], set()
     while stack:
         node, depth = stack.pop()
-        label = node.name
-        if node.name == "AccumulateGrad":
+        label = node.name()
+        if node.name() == "AccumulateGrad":
             label += f"  (leaf of shape {tuple(node.variable.shape)})"
         print("  " + "  " * depth + label)
         if node in seen:

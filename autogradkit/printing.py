@@ -148,7 +148,7 @@ def tensor_repr(t):
         fmt = _Formatter(_summarized(shown) if summarize else shown)
         body = _nested(shown, indent, summarize, fmt)
     if t._grad_fn is not None:
-        suffixes.append(f"grad_fn=<{t._grad_fn.name}>")
+        suffixes.append(f"grad_fn=<{t._grad_fn.name()}>")
     elif t._requires_grad:
         suffixes.append("requires_grad=True")
     return _with_suffixes(prefix + body, suffixes, indent)

@@ -93,7 +93,7 @@ class Tensor:
         if self._grad_fn is not None and not requires_grad:
             raise RuntimeError(
                 "requires_grad_: you can only change requires_grad of leaf tensors. This tensor "
-                f"was made by {self._grad_fn.name}; use .detach() to get a tensor without history.")
+                f"was made by {self._grad_fn.name()}; use .detach() to get a tensor without history.")
         if requires_grad and self._data.dtype.kind not in "fc":
             raise RuntimeError(
                 f"requires_grad_: only floating-point tensors can require gradients, but this one "
@@ -733,7 +733,7 @@ def _dim(dim, ndim, op):
 def _renamed(t, name):
     """``t`` with its node named as PyTorch names this form of the op (``2 - x``: RsubBackward1)."""
     if t._grad_fn is not None:
-        t._grad_fn.name = name
+        t._grad_fn._name = name
     return t
 
 

@@ -758,7 +758,7 @@ def test_gradients_accumulate_and_update_on_cuda(cuda):
 def test_to_cuda_is_differentiable_and_the_grad_comes_back_to_the_cpu_leaf(cuda):
     x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = x.to("cuda")
-    assert on_gpu(y) and y.grad_fn is not None and y.grad_fn.name == "ToCopyBackward0"
+    assert on_gpu(y) and y.grad_fn is not None and y.grad_fn.name() == "ToCopyBackward0"
     (y * y).sum().backward()
     assert type(x.grad._data) is np.ndarray and x.grad.device == "cpu"
     assert x.grad.tolist() == [2.0, 4.0, 6.0]

@@ -320,7 +320,7 @@ class Cube(Function):
 def test_custom_function_forward_backward_and_name():
     x = ag.tensor([1.0, 2.0], dtype=ag.float64, requires_grad=True)
     y = Cube.apply(x)
-    assert y.grad_fn.name == "CubeBackward"
+    assert y.grad_fn.name() == "CubeBackward"
     assert gradcheck(Cube.apply, (x,))
     (g,) = autograd.grad(y.sum(), x, create_graph=True)
     (gg,) = autograd.grad(g.sum(), x)
@@ -371,7 +371,7 @@ def test_grad_fn_names_next_functions_and_saved_tensors():
     y = x * w
     assert repr(y.grad_fn) == "<MulBackward0>"
     (n0, i0), (n1, i1) = y.grad_fn.next_functions
-    assert n0.name == "AccumulateGrad" and n0.variable is x and n1.variable is w
+    assert n0.name() == "AccumulateGrad" and n0.variable is x and n1.variable is w
     saved = y.grad_fn.saved_tensors
     assert [t.tolist() for t in saved] == [[1.0, 2.0], [3.0, 4.0]]
     z = (x * 2).exp()
@@ -452,7 +452,7 @@ def test_in_place_rebases_history_and_stays_correct():
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2
     y.mul_(3)               # y <- 3 * (2x): y gets a new grad_fn, the old value is kept for it
-    assert y.grad_fn.name == "MulBackward0"
+    assert y.grad_fn.name() == "MulBackward0"
     y.sum().backward()
     assert x.grad.tolist() == [6.0, 6.0]
     z = x * 2

@@ -668,7 +668,7 @@ def test_cross_entropy_graph_matches_pytorchs():
         names = []
         while fn is not None:
             names.append(type(fn).__name__ if hasattr(fn, "next_functions") and not hasattr(fn, "formula")
-                         else fn.name)
+                         else fn.name())
             nxt = [n for n, _ in fn.next_functions if n is not None]
             fn = nxt[0] if nxt else None
         return names

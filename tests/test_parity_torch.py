@@ -970,7 +970,7 @@ def _node_name(fn):
     """A graph node's name; torch's C++ nodes are namespaced ("torch::autograd::AccumulateGrad")."""
     if fn is None:
         return None
-    return fn.name if isinstance(fn, ag.autograd.Node) else fn.name().split("::")[-1]
+    return fn.name().split("::")[-1]
 
 
 def _name(t):

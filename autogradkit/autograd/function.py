@@ -52,7 +52,7 @@ class CustomNode(Node):
     """The graph node of a custom ``Function`` (named ``<ClassName>Backward``)."""
 
     __slots__ = ("_fn", "ctx", "_saved", "_versions", "_out", "_out_vc", "_needs", "_in_meta",
-                 "_hooks", "_retain", "name")
+                 "_hooks", "_retain", "_name")
     formula = "user-defined backward"
     save = "custom"
 
@@ -115,7 +115,7 @@ class Function:
         from .grad_mode import GradMode
         Tensor = _node.Tensor
         node = CustomNode()
-        node._fn, node.name = cls, f"{cls.__name__}Backward"
+        node._fn, node._name = cls, f"{cls.__name__}Backward"
         node._hooks = node._retain = None
         ctx = FunctionCtx(node)
         node.ctx = ctx

@@ -49,8 +49,12 @@ class Node:
     # not (a custom Function's) reads as "consumed" and "not a tree", which is always safe.
     _consumed = True
     _tree = False
-    name = "Node"
+    _name = "Node"
     formula = ""
+
+    def name(self):
+        """The node's name, as PyTorch names it (``grad_fn.name()``)."""
+        return self._name
 
     @property
     def next_functions(self):
@@ -65,7 +69,7 @@ class Node:
         return _add_hook(self, hook)
 
     def __repr__(self):
-        return f"<{self.name}>"
+        return f"<{self._name}>"
 
 
 class RemovableHandle:
@@ -93,7 +97,7 @@ class AccumulateGrad(Node):
     """The node of a leaf that requires grad: it adds the gradient it receives into ``leaf.grad``."""
 
     __slots__ = ("_variable", "_hooks", "_retain")
-    name = "AccumulateGrad"
+    _name = "AccumulateGrad"
     formula = "leaf.grad += ḡ"
 
     def __init__(self, variable):
@@ -463,7 +467,7 @@ def _describe(x):
 
 
 def _op_name(cls):
-    return cls.op or cls.name.replace("Backward0", "").replace("Backward1", "").lower()
+    return cls.op or cls._name.replace("Backward0", "").replace("Backward1", "").lower()
 
 
 def _device_error(cls, inputs):
@@ -491,7 +495,7 @@ def _op_error(cls, inputs, exc):
 
 def _released_error(node):
     return BackwardTwiceError(
-        f"Trying to backward through the graph a second time: {node.name} has already freed the "
+        f"Trying to backward through the graph a second time: {node._name} has already freed the "
         "tensors it saved for backward. Pass retain_graph=True to the first backward() (or to "
         "autograd.grad) if you need to go backward through the same graph again.")
 
@@ -504,6 +508,6 @@ def _inplace_error(node, which, x, saved_version, now=None):
         what = f"a tensor of shape {tuple(x.shape)}, {x.dtype}"
     return InplaceModifiedError(
         f"one of the tensors needed for gradient computation has been modified by an in-place "
-        f"operation: {which} of {node.name} ({what}) is at version {now}; expected version "
+        f"operation: {which} of {node._name} ({what}) is at version {now}; expected version "
         f"{saved_version}. Hint: use an out-of-place op (y = y + 1 instead of y += 1), or "
         ".clone() the tensor before changing it in place.")

@@ -45,7 +45,7 @@ class Step:
 
     @property
     def name(self):
-        return self.node.name
+        return self.node.name()
 
 
 @dataclass

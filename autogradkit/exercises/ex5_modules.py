@@ -230,7 +230,7 @@ def _check_sgd(t, answer):
     t.call(opt.step)
     for name, p, s, g in (("p1", p1, start[0], grads[0]), ("p2", p2, start[1], grads[1])):
         if p.grad_fn is not None or not p.requires_grad:
-            t.fail(f"after step(), {name} has grad_fn {p.grad_fn.name if p.grad_fn else None} and "
+            t.fail(f"after step(), {name} has grad_fn {p.grad_fn.name() if p.grad_fn else None} and "
                    f"requires_grad={p.requires_grad}", "graph_recorded")
         now = p.detach().numpy()
         if np.array_equal(now, s):

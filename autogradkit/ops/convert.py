@@ -7,7 +7,7 @@ from ..autograd.node import Op
 
 class ToCopy(Op):
     """out = x converted to a dtype and/or device    x̄ = ḡ converted back"""
-    name, op, formula = "ToCopyBackward0", "to", "x̄ = ḡ converted back"
+    _name, op, formula = "ToCopyBackward0", "to", "x̄ = ḡ converted back"
 
     def forward(self, x, dtype, device):
         self.in_dtype, self.in_device = x.dtype, backend.device_of(x)
@@ -19,7 +19,7 @@ class ToCopy(Op):
 
 class Clone(Op):
     """out = a copy of x    x̄ = ḡ"""
-    name, op, formula = "CloneBackward0", "clone", "x̄ = ḡ"
+    _name, op, formula = "CloneBackward0", "clone", "x̄ = ḡ"
 
     def forward(self, x):
         return x.copy()

@@ -19,7 +19,7 @@ _maximum, _tanh, _ndarray = np.maximum, np.tanh, np.ndarray
 class Add(Op):
     """out = a + b    ∂out/∂a = 1, ∂out/∂b = 1"""
     __slots__ = ()
-    name, op, formula = "AddBackward0", "add", "∂/∂a = 1, ∂/∂b = 1"
+    _name, op, formula = "AddBackward0", "add", "∂/∂a = 1, ∂/∂b = 1"
 
     forward = staticmethod(operator.add)     # a + b (the operator itself: no Python frame)
 
@@ -30,7 +30,7 @@ class Add(Op):
 class Sub(Op):
     """out = a − b    ∂out/∂a = 1, ∂out/∂b = −1"""
     __slots__ = ()
-    name, op, formula = "SubBackward0", "sub", "∂/∂a = 1, ∂/∂b = −1"
+    _name, op, formula = "SubBackward0", "sub", "∂/∂a = 1, ∂/∂b = −1"
 
     forward = staticmethod(operator.sub)     # a - b (the operator itself: no Python frame)
 
@@ -41,7 +41,7 @@ class Sub(Op):
 class Mul(Op):
     """out = a · b    ∂out/∂a = b, ∂out/∂b = a"""
     __slots__ = ()
-    name, op, formula = "MulBackward0", "mul", "∂/∂a = b, ∂/∂b = a"
+    _name, op, formula = "MulBackward0", "mul", "∂/∂a = b, ∂/∂b = a"
     save = "inputs"
     fresh_grads = True
 
@@ -55,7 +55,7 @@ class Mul(Op):
 class Div(Op):
     """out = a / b    ∂out/∂a = 1/b, ∂out/∂b = −a/b²"""
     __slots__ = ()
-    name, op, formula = "DivBackward0", "div", "∂/∂a = 1/b, ∂/∂b = −a/b²"
+    _name, op, formula = "DivBackward0", "div", "∂/∂a = 1/b, ∂/∂b = −a/b²"
     save = "inputs"
 
     forward = staticmethod(operator.truediv)     # a / b (the operator itself: no Python frame)
@@ -68,7 +68,7 @@ class Div(Op):
 class Neg(Op):
     """out = −x    ∂out/∂x = −1"""
     __slots__ = ()
-    name, op, formula = "NegBackward0", "neg", "∂/∂x = −1"
+    _name, op, formula = "NegBackward0", "neg", "∂/∂x = −1"
 
     def forward(self, x):
         return -x
@@ -79,7 +79,7 @@ class Neg(Op):
 
 class Pow(Op):
     """out = xᵖ (p a number)    ∂out/∂x = p·xᵖ⁻¹"""
-    name, op, formula = "PowBackward0", "pow", "∂/∂x = p·x^(p−1)"
+    _name, op, formula = "PowBackward0", "pow", "∂/∂x = p·x^(p−1)"
     save = "inputs"
 
     def forward(self, x, p):
@@ -95,7 +95,7 @@ class Pow(Op):
 
 class PowTensor(Op):
     """out = aᵇ    ∂out/∂a = b·aᵇ⁻¹, ∂out/∂b = aᵇ·ln a (taken as 0 where a = 0 and b ≥ 0)"""
-    name, op, formula = "PowBackward1", "pow", "∂/∂a = b·a^(b−1), ∂/∂b = a^b·ln(a)"
+    _name, op, formula = "PowBackward1", "pow", "∂/∂a = b·a^(b−1), ∂/∂b = a^b·ln(a)"
     save = "both"
 
     def forward(self, a, b):
@@ -118,7 +118,7 @@ class PowTensor(Op):
 class Exp(Op):
     """out = eˣ    ∂out/∂x = eˣ = out"""
     __slots__ = ()
-    name, op, formula = "ExpBackward0", "exp", "∂/∂x = exp(x) = out"
+    _name, op, formula = "ExpBackward0", "exp", "∂/∂x = exp(x) = out"
     save = "output"
 
     def forward(self, x):
@@ -131,7 +131,7 @@ class Exp(Op):
 class Log(Op):
     """out = ln x    ∂out/∂x = 1/x"""
     __slots__ = ()
-    name, op, formula = "LogBackward0", "log", "∂/∂x = 1/x"
+    _name, op, formula = "LogBackward0", "log", "∂/∂x = 1/x"
     save = "inputs"
 
     def forward(self, x):
@@ -144,7 +144,7 @@ class Log(Op):
 class Sqrt(Op):
     """out = √x    ∂out/∂x = 1/(2√x) = 1/(2·out)"""
     __slots__ = ()
-    name, op, formula = "SqrtBackward0", "sqrt", "∂/∂x = 1/(2·out)"
+    _name, op, formula = "SqrtBackward0", "sqrt", "∂/∂x = 1/(2·out)"
     save = "output"
 
     def forward(self, x):
@@ -158,7 +158,7 @@ class Reciprocal(Op):
     """out = 1/x    ∂out/∂x = −1/x² = −out²   (``c / x`` for a number c is ``reciprocal(x) · c``,
     as in PyTorch, whose graph shows MulBackward0 → ReciprocalBackward0)"""
     __slots__ = ()
-    name, op, formula = "ReciprocalBackward0", "reciprocal", "∂/∂x = −out²"
+    _name, op, formula = "ReciprocalBackward0", "reciprocal", "∂/∂x = −out²"
     save = "output"
     fresh_grads = True
 
@@ -172,7 +172,7 @@ class Reciprocal(Op):
 class Abs(Op):
     """out = |x|    ∂out/∂x = sign(x) (0 at x = 0, PyTorch's choice)"""
     __slots__ = ()
-    name, op, formula = "AbsBackward0", "abs", "∂/∂x = sign(x)"
+    _name, op, formula = "AbsBackward0", "abs", "∂/∂x = sign(x)"
     save = "inputs"
 
     def forward(self, x):
@@ -185,7 +185,7 @@ class Abs(Op):
 class Sign(Op):
     """out = sign(x)    ∂out/∂x = 0 (flat almost everywhere). sign(NaN) is 0, as in PyTorch."""
     __slots__ = ()
-    name, op, formula = "SignBackward0", "sign", "∂/∂x = 0"
+    _name, op, formula = "SignBackward0", "sign", "∂/∂x = 0"
 
     def forward(self, x):
         return sign_of(_xp(x), x)
@@ -197,7 +197,7 @@ class Sign(Op):
 class Sin(Op):
     """out = sin x    ∂out/∂x = cos x"""
     __slots__ = ()
-    name, op, formula = "SinBackward0", "sin", "∂/∂x = cos(x)"
+    _name, op, formula = "SinBackward0", "sin", "∂/∂x = cos(x)"
     save = "inputs"
 
     def forward(self, x):
@@ -210,7 +210,7 @@ class Sin(Op):
 class Cos(Op):
     """out = cos x    ∂out/∂x = −sin x"""
     __slots__ = ()
-    name, op, formula = "CosBackward0", "cos", "∂/∂x = −sin(x)"
+    _name, op, formula = "CosBackward0", "cos", "∂/∂x = −sin(x)"
     save = "inputs"
 
     def forward(self, x):
@@ -223,7 +223,7 @@ class Cos(Op):
 class Tanh(Op):
     """out = tanh x    ∂out/∂x = 1 − tanh²x = 1 − out²"""
     __slots__ = ()
-    name, op, formula = "TanhBackward0", "tanh", "∂/∂x = 1 − out²"
+    _name, op, formula = "TanhBackward0", "tanh", "∂/∂x = 1 − out²"
     save = "output"
 
     def forward(self, x):
@@ -238,7 +238,7 @@ class Sigmoid(Op):
 
     A primitive rather than a composite: computed as below it never overflows ``exp``."""
     __slots__ = ()
-    name, op, formula = "SigmoidBackward0", "sigmoid", "∂/∂x = out·(1 − out)"
+    _name, op, formula = "SigmoidBackward0", "sigmoid", "∂/∂x = out·(1 − out)"
     save = "output"
 
     def forward(self, x):
@@ -253,7 +253,7 @@ class Sigmoid(Op):
 class Relu(Op):
     """out = max(x, 0)    ∂out/∂x = 1 where x > 0, else 0 (0 at x = 0, PyTorch's choice)"""
     __slots__ = ()
-    name, op, formula = "ReluBackward0", "relu", "∂/∂x = 1 if x > 0 else 0"
+    _name, op, formula = "ReluBackward0", "relu", "∂/∂x = 1 if x > 0 else 0"
     save = "output"
     fresh_grads = True
 
@@ -267,7 +267,7 @@ class Relu(Op):
 
 class Clamp(Op):
     """out = min(max(x, lo), hi)    ∂out/∂x = 1 where lo ≤ x ≤ hi, else 0"""
-    name, op, formula = "ClampBackward1", "clamp", "∂/∂x = 1 if lo ≤ x ≤ hi else 0"
+    _name, op, formula = "ClampBackward1", "clamp", "∂/∂x = 1 if lo ≤ x ≤ hi else 0"
 
     def forward(self, x, lo=None, hi=None):
         xp = _xp(x)
@@ -289,7 +289,7 @@ class Clamp(Op):
 class Maximum(Op):
     """out = max(a, b)    the gradient goes to the larger; on a tie each gets half (PyTorch)"""
     __slots__ = ()
-    name, op, formula = "MaximumBackward0", "maximum", "∂/∂a = [a > b] + ½[a = b]"
+    _name, op, formula = "MaximumBackward0", "maximum", "∂/∂a = [a > b] + ½[a = b]"
     save = "inputs"
 
     def forward(self, a, b):
@@ -304,7 +304,7 @@ class Maximum(Op):
 class Minimum(Op):
     """out = min(a, b)    the gradient goes to the smaller; on a tie each gets half (PyTorch)"""
     __slots__ = ()
-    name, op, formula = "MinimumBackward0", "minimum", "∂/∂a = [a < b] + ½[a = b]"
+    _name, op, formula = "MinimumBackward0", "minimum", "∂/∂a = [a < b] + ½[a = b]"
     save = "inputs"
 
     def forward(self, a, b):
@@ -317,7 +317,7 @@ class Minimum(Op):
 
 class Where(Op):
     """out = a where cond else b    ∂out/∂a = [cond], ∂out/∂b = [not cond]"""
-    name, op, formula = "WhereBackward0", "where", "∂/∂a = [cond], ∂/∂b = [¬cond]"
+    _name, op, formula = "WhereBackward0", "where", "∂/∂a = [cond], ∂/∂b = [¬cond]"
 
     def forward(self, cond, a, b):
         self.cond = cond

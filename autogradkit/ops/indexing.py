@@ -55,7 +55,7 @@ def _device_name(array):
 
 class GetItem(Op):
     """out = x[key]    x̄ = zeros with ḡ added at key (repeated indices add up)"""
-    name, op, formula = "IndexBackward0", "index", "x̄ = zeros; x̄[key] += ḡ"
+    _name, op, formula = "IndexBackward0", "index", "x̄ = zeros; x̄[key] += ḡ"
     is_view = True
 
     def forward(self, x, key):
@@ -66,12 +66,12 @@ class GetItem(Op):
         if kind == "basic":
             parts = key if isinstance(key, tuple) else (key,)
             if any(isinstance(k, (int, np.integer)) for k in parts):
-                self.name = "SelectBackward0"
+                self._name = "SelectBackward0"
             elif None in parts and all(k is None or k is Ellipsis or k == slice(None)
                                        for k in parts):
-                self.name = "UnsqueezeBackward0"        # x[None], x[:, None]: only new axes
+                self._name = "UnsqueezeBackward0"        # x[None], x[:, None]: only new axes
             else:
-                self.name = "SliceBackward0"
+                self._name = "SliceBackward0"
         try:
             return x[key]
         except IndexError as exc:
@@ -84,7 +84,7 @@ class GetItem(Op):
 class IndexAdd(Op):
     """out = zeros(shape) with g added at key — the backward of indexing, as an op of its own so
     that a differentiable backward (create_graph) can differentiate it again: ḡ_g = ḡ[key]."""
-    name, op, formula = "IndexPutBackward0", "index_add", "ḡ_in = ḡ[key]"
+    _name, op, formula = "IndexPutBackward0", "index_add", "ḡ_in = ḡ[key]"
 
     def forward(self, g, shape, key, accumulate):
         self.key = key

@@ -21,7 +21,7 @@ _apply = Op.apply.__func__      # the generic recording, for the cases Linear.ap
 
 class Linear(Op):
     """out = x Wᵀ + b    x̄ = ḡ W,  W̄ = ḡᵀ x (summed over batch axes),  b̄ = ḡ summed over batch axes"""
-    name, op, formula = "AddmmBackward0", "linear", "x̄ = ḡ·W, W̄ = ḡᵀ·x, b̄ = Σ ḡ"
+    _name, op, formula = "AddmmBackward0", "linear", "x̄ = ḡ·W, W̄ = ḡᵀ·x, b̄ = Σ ḡ"
     save = "inputs"
     fresh_grads = True
 
@@ -53,7 +53,7 @@ class Linear(Op):
                  (weight._grad_fn or weight._accum or weight._accumulator()) if rw else None)
         vx, vw = x._vcs, weight._vcs
         if bias is None:
-            node.name = "MmBackward0"
+            node._name = "MmBackward0"
             node._saved = (x, weight)
             node._versions = None if vx is None and vw is None else (
                 0 if vx is None else vx[0], 0 if vw is None else vw[0])
@@ -84,9 +84,9 @@ class Linear(Op):
                 f"{tuple(x.shape)} and weight of shape {tuple(weight.shape)} (out_features, "
                 f"in_features = {weight.shape[-1]})")
         if x.ndim != 2:
-            self.name = "ViewBackward0" if bias is not None else "MmBackward0"
+            self._name = "ViewBackward0" if bias is not None else "MmBackward0"
         elif bias is None:
-            self.name = "MmBackward0"
+            self._name = "MmBackward0"
         out = x @ weight.T
         if bias is not None:
             out += bias
@@ -126,7 +126,7 @@ class Linear(Op):
 
 class MSELoss(Op):
     """out = mean((a − b)²)    ā = 2(a − b)/n · ḡ,  b̄ = −ā"""
-    name, op, formula = "MseLossBackward0", "mse_loss", "ā = 2(a − b)/n·ḡ, b̄ = −ā"
+    _name, op, formula = "MseLossBackward0", "mse_loss", "ā = 2(a − b)/n·ḡ, b̄ = −ā"
     save = "inputs"
     fresh_grads = True
     reduction = "mean"
@@ -203,7 +203,7 @@ class BCEWithLogits(Op):
     """out = max(x, 0) − x·y + log(1 + e^(−|x|))  (= −[y log σ(x) + (1 − y) log(1 − σ(x))], without
     overflow)    x̄ = (σ(x) − y)·ḡ,  ȳ = −x·ḡ. Fused: the composite's kinks at x = 0 would give a
     wrong gradient there."""
-    name, op, formula = "BinaryCrossEntropyWithLogitsBackward0", "binary_cross_entropy_with_logits", \
+    _name, op, formula = "BinaryCrossEntropyWithLogitsBackward0", "binary_cross_entropy_with_logits", \
         "x̄ = (σ(x) − y)·ḡ"
     save = "inputs"
 
@@ -225,7 +225,7 @@ class NLLLoss(Op):
 
     The negative log-likelihood of class indices ``t`` given log-probabilities ``x`` of shape
     (N, C). One node, as PyTorch's ``NllLossBackward0``, instead of index + neg + mean."""
-    name, op, formula = "NllLossBackward0", "nll_loss", "x̄[i, tᵢ] = −ḡ/n"
+    _name, op, formula = "NllLossBackward0", "nll_loss", "x̄[i, tᵢ] = −ḡ/n"
 
     def forward(self, x, target, reduction="mean"):
         from .elementwise import _xp

@@ -11,7 +11,7 @@ from ..autograd.node import Op
 
 class MatMul(Op):
     """out = a @ b    ā = ḡ bᵀ, b̄ = aᵀ ḡ"""
-    name, op, formula = "MmBackward0", "matmul", "ā = ḡ·bᵀ, b̄ = aᵀ·ḡ"
+    _name, op, formula = "MmBackward0", "matmul", "ā = ḡ·bᵀ, b̄ = aᵀ·ḡ"
     save = "inputs"
 
     def forward(self, a, b):
@@ -25,11 +25,11 @@ class MatMul(Op):
                              f"{ka} != {kb} (the last dimension of the first must equal the "
                              f"{'second-to-last' if b.ndim > 1 else 'only'} dimension of the second)")
         if a.ndim == 1 and b.ndim == 1:
-            self.name = "DotBackward0"
+            self._name = "DotBackward0"
         elif a.ndim == 2 and b.ndim == 1:
-            self.name = "MvBackward0"
+            self._name = "MvBackward0"
         elif a.ndim > 2 or b.ndim > 2:
-            self.name = "BmmBackward0"
+            self._name = "BmmBackward0"
         return a @ b
 
     def backward(self, F, g, a, b):

@@ -48,11 +48,11 @@ class _Reduction(Op):
 
 class Sum(_Reduction):
     """out = Σᵢ xᵢ    ∂out/∂xᵢ = 1: every element gets the upstream gradient"""
-    name, op, formula = "SumBackward1", "sum", "∂/∂xᵢ = 1"
+    _name, op, formula = "SumBackward1", "sum", "∂/∂xᵢ = 1"
 
     def forward(self, x, dim=None, keepdim=False):
         if dim is None:
-            self.name = "SumBackward0"
+            self._name = "SumBackward0"
         return x.sum(axis=self._setup(x, dim, keepdim, "sum"), keepdims=keepdim)
 
     def backward(self, F, g):
@@ -61,11 +61,11 @@ class Sum(_Reduction):
 
 class Mean(_Reduction):
     """out = (1/n) Σᵢ xᵢ    ∂out/∂xᵢ = 1/n"""
-    name, op, formula = "MeanBackward1", "mean", "∂/∂xᵢ = 1/n"
+    _name, op, formula = "MeanBackward1", "mean", "∂/∂xᵢ = 1/n"
 
     def forward(self, x, dim=None, keepdim=False):
         if dim is None:
-            self.name = "MeanBackward0"
+            self._name = "MeanBackward0"
         if x.dtype.kind not in "fc":
             raise TypeError(f"mean: needs a floating-point tensor, got {x.dtype}; convert it "
                             "first with .float()")
@@ -79,7 +79,7 @@ class Mean(_Reduction):
 
 class MaxAll(_Reduction):
     """out = max(x)    ∂out/∂xᵢ = 1/k for each of the k elements equal to the max (PyTorch's rule)"""
-    name, op, formula = "MaxBackward1", "max", "∂/∂xᵢ = [xᵢ = max]/#ties"
+    _name, op, formula = "MaxBackward1", "max", "∂/∂xᵢ = [xᵢ = max]/#ties"
     save = "both"
     reducer = "max"
 
@@ -98,14 +98,14 @@ class MaxAll(_Reduction):
 
 class MinAll(MaxAll):
     """out = min(x)    ∂out/∂xᵢ = 1/k for each of the k elements equal to the min"""
-    name, formula, op = "MinBackward1", "∂/∂xᵢ = [xᵢ = min]/#ties", "min"
+    _name, formula, op = "MinBackward1", "∂/∂xᵢ = [xᵢ = min]/#ties", "min"
     reducer = "min"
 
 
 class MaxDim(_Reduction):
     """out = max over ``dim``    the gradient goes to the element whose index is returned
     (the first maximum along ``dim``)"""
-    name, op, formula = "MaxBackward0", "max", "∂/∂xᵢ = [i = argmax]"
+    _name, op, formula = "MaxBackward0", "max", "∂/∂xᵢ = [i = argmax]"
     arg = "argmax"
 
     def forward(self, x, dim, keepdim=False):
@@ -131,13 +131,13 @@ class MaxDim(_Reduction):
 
 class MinDim(MaxDim):
     """out = min over ``dim``    the gradient goes to the (first) minimum along ``dim``"""
-    name, op, formula = "MinBackward0", "min", "∂/∂xᵢ = [i = argmin]"
+    _name, op, formula = "MinBackward0", "min", "∂/∂xᵢ = [i = argmin]"
     arg = "argmin"
 
 
 class Var(_Reduction):
     """out = Σ(x − x̄)² / (n − c)    ∂out/∂xᵢ = 2(xᵢ − x̄)/(n − c)"""
-    name, op, formula = "VarBackward0", "var", "∂/∂xᵢ = 2(xᵢ − mean)/(n − c)"
+    _name, op, formula = "VarBackward0", "var", "∂/∂xᵢ = 2(xᵢ − mean)/(n − c)"
     save = "inputs"
 
     def forward(self, x, dim=None, correction=1, keepdim=False):
@@ -158,7 +158,7 @@ class Std(Var):
 
     Its own rule rather than sqrt(var): where every element is the same (out = 0) the gradient
     is 0, as in PyTorch, not ∞·0 = nan."""
-    name, op, formula = "StdBackward0", "std", "∂/∂xᵢ = (xᵢ − mean)/((n − c)·out)"
+    _name, op, formula = "StdBackward0", "std", "∂/∂xᵢ = (xᵢ − mean)/((n − c)·out)"
     save = "both"
 
     def forward(self, x, dim=None, correction=1, keepdim=False):
@@ -175,7 +175,7 @@ class Std(Var):
 class LogSumExp(_Reduction):
     """out = log Σ exp(xᵢ), computed as m + log Σ exp(xᵢ − m) with m = max x (no overflow)
     ∂out/∂xᵢ = exp(xᵢ − out) = softmax(x)ᵢ.  A fused rule, for stability."""
-    name, op, formula = "LogsumexpBackward0", "logsumexp", "∂/∂xᵢ = exp(xᵢ − out) = softmax(x)ᵢ"
+    _name, op, formula = "LogsumexpBackward0", "logsumexp", "∂/∂xᵢ = exp(xᵢ − out) = softmax(x)ᵢ"
     save = "both"
 
     def forward(self, x, dim, keepdim=False):
@@ -193,7 +193,7 @@ class LogSumExp(_Reduction):
 class Softmax(Op):
     """yᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)  (shifted by the max: no overflow)
     ∂L/∂xᵢ = yᵢ (ḡᵢ − Σⱼ ḡⱼ yⱼ)"""
-    name, op, formula = "SoftmaxBackward0", "softmax", "x̄ = y·(ḡ − Σ ḡ·y)"
+    _name, op, formula = "SoftmaxBackward0", "softmax", "x̄ = y·(ḡ − Σ ḡ·y)"
     save = "output"
 
     def forward(self, x, dim):
@@ -208,7 +208,7 @@ class Softmax(Op):
 
 class LogSoftmax(Op):
     """yᵢ = xᵢ − logsumexp(x)    ∂L/∂xᵢ = ḡᵢ − softmax(x)ᵢ Σⱼ ḡⱼ  (fused, for stability)"""
-    name, op, formula = "LogSoftmaxBackward0", "log_softmax", "x̄ = ḡ − exp(y)·Σ ḡ"
+    _name, op, formula = "LogSoftmaxBackward0", "log_softmax", "x̄ = ḡ − exp(y)·Σ ḡ"
     save = "output"
 
     def forward(self, x, dim):

@@ -21,7 +21,7 @@ def _numel(shape):
 
 class Reshape(Op):
     """out = x with a new shape (same numbers, same order)    x̄ = ḡ reshaped back"""
-    name, op, formula = "ViewBackward0", "reshape", "x̄ = ḡ.reshape(x.shape)"
+    _name, op, formula = "ViewBackward0", "reshape", "x̄ = ḡ.reshape(x.shape)"
     is_view = True
 
     def forward(self, x, shape):
@@ -45,16 +45,16 @@ class Reshape(Op):
 
 
 class Squeeze(Reshape):
-    name, op = "SqueezeBackward0", "squeeze"
+    _name, op = "SqueezeBackward0", "squeeze"
 
 
 class Unsqueeze(Reshape):
-    name, op = "UnsqueezeBackward0", "unsqueeze"
+    _name, op = "UnsqueezeBackward0", "unsqueeze"
 
 
 class Permute(Op):
     """out = x with its axes reordered    x̄ = ḡ with the inverse reordering"""
-    name, op, formula = "PermuteBackward0", "permute", "x̄ = ḡ permuted back"
+    _name, op, formula = "PermuteBackward0", "permute", "x̄ = ḡ permuted back"
     is_view = True
 
     def forward(self, x, dims):
@@ -73,12 +73,12 @@ class Permute(Op):
 
 
 class Transpose(Permute):
-    name, op = "TransposeBackward0", "transpose"
+    _name, op = "TransposeBackward0", "transpose"
 
 
 class Expand(Op):
     """out = x broadcast to a larger shape (no copy)    x̄ = ḡ summed over the broadcast axes"""
-    name, op, formula = "ExpandBackward0", "expand", "x̄ = ḡ summed over expanded axes"
+    _name, op, formula = "ExpandBackward0", "expand", "x̄ = ḡ summed over expanded axes"
     is_view = True
 
     def forward(self, x, shape):
@@ -100,7 +100,7 @@ class Expand(Op):
 
 class Cat(Op):
     """out = the inputs joined along ``dim``    each input's gradient is its slice of ḡ"""
-    name, op, formula = "CatBackward0", "cat", "x̄ₖ = ḡ[slice of xₖ]"
+    _name, op, formula = "CatBackward0", "cat", "x̄ₖ = ḡ[slice of xₖ]"
 
     def forward(self, *arrays, dim=0):
         if not arrays:
@@ -126,7 +126,7 @@ class Cat(Op):
 
 class Stack(Op):
     """out = the inputs stacked along a new ``dim``    input k's gradient is ḡ[..., k, ...]"""
-    name, op, formula = "StackBackward0", "stack", "x̄ₖ = ḡ[k along dim]"
+    _name, op, formula = "StackBackward0", "stack", "x̄ₖ = ḡ[k along dim]"
 
     def forward(self, *arrays, dim=0):
         if not arrays:

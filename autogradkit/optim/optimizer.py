@@ -35,7 +35,7 @@ class Optimizer:
                 raise TypeError(f"{type(self).__name__}: can only optimize tensors, got {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf tensor (made by "
-                                 f"{p.grad_fn.name}); optimize the leaves it was computed from")
+                                 f"{p.grad_fn.name()}); optimize the leaves it was computed from")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in group["params"]):
             raise ValueError("some parameters appear in more than one parameter group")

@@ -98,7 +98,7 @@ def op_name(node):
     op = getattr(node, "op", "") or ""
     if op:
         return op
-    name = node.name
+    name = node.name()
     for suffix in ("Backward0", "Backward1", "Backward"):
         if name.endswith(suffix):
             return name[: -len(suffix)].lower()
@@ -229,7 +229,7 @@ class GraphModel:
                 vn.engine = node
                 self.nodes[nid] = vn
                 continue
-            vn = VNode(nid, "op", node.name, engine=node, op=op_name(node),
+            vn = VNode(nid, "op", node.name(), engine=node, op=op_name(node),
                        formula=getattr(node, "formula", "") or "",
                        output_name=made_by.get(node, ""))
             self.nodes[nid] = vn
@@ -289,7 +289,7 @@ class GraphModel:
             name = named.get(id(t), (None,))[0] or default
             on = self._tensor_node(oid, "output", name, t)
             if t.grad_fn is not None:
-                on.note = f"made by {t.grad_fn.name}"
+                on.note = f"made by {t.grad_fn.name()}"
                 self.nodes[self.by_engine[root]].shape = on.shape
             self.nodes[oid] = on
             self.outputs.append(oid)
@@ -324,7 +324,7 @@ class GraphModel:
                 if isinstance(x, Tensor):
                     who = named.get(id(x), (None,))[0]
                     if who is None and x.grad_fn is not None:
-                        who = f"{x.grad_fn.name}'s output"
+                        who = f"{x.grad_fn.name()}'s output"
                     shown = f" = {who}" if who and who != label else ""
                     lines.append(f"{label}{shown} {tuple(x.shape)}")
                 elif isinstance(x, _NUMBER_TYPES):

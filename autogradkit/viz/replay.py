@@ -89,7 +89,7 @@ class BackwardReplay:
         nodes = model.all_nodes
         self._root_ids = {e.src for e in model.edges if e.dst in model.outputs}
         events = list(trace.events)
-        unknown = [e.node.name for e in events if e.node not in model.by_engine]
+        unknown = [e.node.name() for e in events if e.node not in model.by_engine]
         if unknown:
             raise ValueError(
                 f"this trace does not belong to this graph: it ran {unknown[0]}, which is not in "
