@@ -7,6 +7,8 @@ PyTorch-shaped engine small enough to read.
     y.backward()
     x.grad            # tensor([2., 4., 6.])
 """
+import os as _os
+
 from .dtypes import (float16, float32, float64, int8, int16, int32, int64, uint8, bool_,
                      DType, set_default_dtype, get_default_dtype)
 from .backend import Device, device
@@ -20,6 +22,13 @@ from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd, cuda, functional
 from . import nn, optim, data  # noqa: E402  (after the core: they build on it)
 from .serialization import save, load
+
+# The speed shortcuts, all in autogradkit/fast.py, go in last, unless AUTOGRADKIT_REFERENCE=1
+# asks for the reference path alone (the code a learner reads, and nothing else).
+REFERENCE_MODE = _os.environ.get("AUTOGRADKIT_REFERENCE", "") not in ("", "0")
+if not REFERENCE_MODE:
+    from . import fast as _fast
+    _fast.install()
 
 float = float32      # PyTorch's aliases (these shadow the builtins only inside this module)
 double = float64

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Device", "device", "array_module", "device_of", "to_device", "CudaUnavailableError"]
+__all__ = ["Device", "device", "array_module", "device_of", "to_device", "sign_of",
+           "CudaUnavailableError"]
 
 
 class CudaUnavailableError(RuntimeError):
@@ -125,6 +126,12 @@ def array_module(array):
     if type(array) is np.ndarray or isinstance(array, np.generic):
         return np
     return load_cupy()
+
+
+def sign_of(xp, x):
+    """−1, 0 or 1, and 0 for NaN (PyTorch's sign; numpy's gives NaN)."""
+    s = xp.sign(x)
+    return s if s.dtype.kind not in "fc" else xp.where(s == s, s, 0)
 
 
 def device_of(array):

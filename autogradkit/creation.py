@@ -48,55 +48,6 @@ def set_rng_state(state):
     _generator.bit_generator.state = state
 
 
-def _plain(data):
-    """Nested lists/tuples with any tensors inside replaced by their numbers."""
-    if isinstance(data, Tensor):
-        return _to_host(data._data).tolist()
-    if isinstance(data, (list, tuple)):
-        return [_plain(d) for d in data]
-    return data
-
-
-def _to_host(array):
-    return array if type(array) is np.ndarray else backend.to_device(array, "cpu")
-
-
-def _as_array(data, dtype=None, device=None):
-    """Any array-like as a new array of the right dtype on the right device.
-
-    Like PyTorch: Python floats become the default float dtype (float32), Python ints int64;
-    an array or tensor keeps its dtype unless ``dtype`` says otherwise."""
-    np_dtype = dtypes.to_numpy(dtype)
-    if isinstance(data, Tensor):
-        arr = data._data
-    elif type(data) is np.ndarray or isinstance(data, np.generic):
-        arr = np.array(data)
-    elif hasattr(data, "__cuda_array_interface__") or type(data).__module__.startswith("cupy"):
-        arr = data
-    else:
-        try:
-            arr = np.array(_plain(data))
-        except ValueError as exc:
-            raise ValueError(f"tensor: could not make a tensor from {type(data).__name__} "
-                             f"(are all rows the same length?): {exc}") from None
-        if arr.dtype == object:
-            raise TypeError(f"tensor: could not make a tensor from {data!r}: it should be "
-                            "numbers, nested lists of numbers of equal lengths, or an array")
-        if np_dtype is None and arr.dtype.kind == "f":
-            np_dtype = dtypes.default_float.numpy
-    if np_dtype is None:
-        if arr.dtype.kind == "f" and arr.dtype not in dtypes._BY_NUMPY:
-            np_dtype = dtypes.default_float.numpy
-        elif arr.dtype.kind in "iu" and arr.dtype not in dtypes._BY_NUMPY:
-            np_dtype = np.int64
-        else:
-            np_dtype = arr.dtype
-    dtypes.from_numpy(np_dtype)   # a clear error for unsupported dtypes
-    target = backend.Device(device) if device is not None else backend.device_of(arr)
-    arr = backend.to_device(arr, target)
-    return arr.astype(np_dtype, copy=True)
-
-
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (numbers, nested lists, an array or a tensor)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)

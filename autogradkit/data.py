@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .creation import default_generator, tensor
+from .functional import stack
 from .tensor import Tensor
 
 
@@ -40,7 +42,6 @@ class DataLoader:
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last = shuffle, drop_last
         if generator is None and shuffle:
-            from .creation import default_generator
             generator = np.random.default_rng(default_generator().integers(2 ** 63))
         elif isinstance(generator, (int, np.integer)):
             generator = np.random.default_rng(int(generator))
@@ -64,8 +65,6 @@ class DataLoader:
 
 
 def _collate(samples):
-    from .functional import stack
-    from .creation import tensor
     first = samples[0]
     if isinstance(first, Tensor):
         return stack(samples)

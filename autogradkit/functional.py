@@ -7,10 +7,10 @@ import collections
 
 import numpy as np
 
-from .tensor import Tensor, _coerce, _renamed
+from . import dtypes
+from .tensor_base import TensorBase
 from .ops import elementwise as E, reduce as R, shape as S, linalg as L
 
-_tanh, _relu = E.Tanh.apply_unary, E.Relu.apply_unary    # bound once (see tensor.py)
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "reciprocal", "abs", "sign", "sin", "cos",
@@ -24,10 +24,55 @@ MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
 
 
 def _t(x, op):
-    if x.__class__ is Tensor or isinstance(x, Tensor):
+    if isinstance(x, TensorBase):
         return x
     raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}; wrap numbers with "
                     "autogradkit.tensor(...)")
+
+
+def _renamed(t, name):
+    """``t`` with its node named as PyTorch names this form of the op (``2 - x``: RsubBackward1)."""
+    if t._grad_fn is not None:
+        t._grad_fn._name = name
+    return t
+
+
+def _coerce(self, other, true_div=False):
+    """Bring both operands of a binary op into the form the op takes, or None if we can't.
+
+    Python numbers stay numbers (cheap, and a float32 tensor stays float32). Types are promoted
+    as PyTorch does: an integer tensor meeting a float becomes a float tensor of the default
+    dtype; a float tensor meeting an integer tensor keeps its float dtype; ``/`` is true division.
+    """
+    if isinstance(other, TensorBase):
+        a, b = self._data.dtype, other._data.dtype
+        if a is b and not (true_div and a.kind in "biu"):
+            return self, other
+        fa, fb = a.kind in "fc", b.kind in "fc"
+        if fa and not fb:
+            other = other.to(dtype=a)
+        elif fb and not fa:
+            self = self.to(dtype=b)
+        elif not fa and not fb and true_div:
+            self, other = self.to(dtype=dtypes.default_float), other.to(dtype=dtypes.default_float)
+        elif a is not b and (fa or (a.kind in "iu") == (b.kind in "iu")):
+            # same kind, different widths: a 0-d tensor adapts to a tensor with dimensions
+            # (PyTorch: float32 tensor * 0-d float64 tensor stays float32)
+            if other._data.ndim == 0 and self._data.ndim:
+                other = other.to(dtype=a)
+            elif self._data.ndim == 0 and other._data.ndim:
+                self = self.to(dtype=b)
+        return self, other
+    cls = other.__class__
+    if cls is float or cls is int or cls is bool:
+        if self._data.dtype.kind in "biu" and (cls is float or true_div):
+            self = self.to(dtype=dtypes.default_float)
+        return self, other
+    if isinstance(other, np.generic):
+        return _coerce(self, other.item(), true_div)
+    if other.__class__ is self._data.__class__:      # a raw array on the same device: a constant
+        return _coerce(self, self._make(other), true_div)
+    return None
 
 
 # ---- arithmetic -----------------------------------------------------------------------------
@@ -52,7 +97,7 @@ def pow(a, b):
 
 
 def neg(x):
-    return E.Neg.apply_unary(x)
+    return E.Neg.apply(x)
 
 
 def square(x):
@@ -62,55 +107,54 @@ def square(x):
 # ---- elementwise functions -------------------------------------------------------------------
 def exp(x):
     """eˣ elementwise."""
-    return E.Exp.apply_unary(x)
+    return E.Exp.apply(x)
 
 
 def log(x):
     """Natural logarithm elementwise."""
-    return E.Log.apply_unary(x)
+    return E.Log.apply(x)
 
 
 def sqrt(x):
-    return E.Sqrt.apply_unary(x)
+    return E.Sqrt.apply(x)
 
 
 def reciprocal(x):
     """1/x elementwise (an integer tensor becomes the default float dtype first, as in PyTorch)."""
     x = _t(x, "reciprocal")
     if x._data.dtype.kind in "biu":
-        from . import dtypes
         x = x.to(dtype=dtypes.default_float)
-    return E.Reciprocal.apply_unary(x)
+    return E.Reciprocal.apply(x)
 
 
 def abs(x):
-    return E.Abs.apply_unary(x)
+    return E.Abs.apply(x)
 
 
 def sign(x):
-    return E.Sign.apply_unary(x)
+    return E.Sign.apply(x)
 
 
 def sin(x):
-    return E.Sin.apply_unary(x)
+    return E.Sin.apply(x)
 
 
 def cos(x):
-    return E.Cos.apply_unary(x)
+    return E.Cos.apply(x)
 
 
 def tanh(x):
-    return _tanh(x)
+    return E.Tanh.apply(x)
 
 
 def sigmoid(x):
     """σ(x) = 1 / (1 + e⁻ˣ), computed without overflow."""
-    return E.Sigmoid.apply_unary(x)
+    return E.Sigmoid.apply(x)
 
 
 def relu(x):
     """max(x, 0); its derivative at 0 is taken as 0, like PyTorch."""
-    return _relu(x)
+    return E.Relu.apply(x)
 
 
 def clamp(x, min=None, max=None):
@@ -136,19 +180,20 @@ def minimum(a, b):
 
 def where(condition, a, b):
     """``a`` where ``condition`` is true, else ``b`` (either may be a number)."""
-    cond = condition._data if isinstance(condition, Tensor) else condition
+    cond = condition._data if isinstance(condition, TensorBase) else condition
     if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
         raise TypeError(f"where: condition must be a bool tensor, got "
                         f"{getattr(getattr(condition, 'dtype', None), 'name', type(condition).__name__)}")
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
+    if isinstance(a, TensorBase) and isinstance(b, TensorBase):
         a, b = _coerce(a, b)
-    elif isinstance(b, Tensor):
+    elif isinstance(b, TensorBase):
         b, a = _coerce(b, a)
-    elif isinstance(a, Tensor):
+    elif isinstance(a, TensorBase):
         a, b = _coerce(a, b)
     else:
         raise TypeError("where: at least one of the two value arguments must be a Tensor")
-    return E.Where.apply(Tensor._make(cond), a, b)
+    make = (a if isinstance(a, TensorBase) else b)._make
+    return E.Where.apply(make(cond), a, b)
 
 
 # ---- reductions ------------------------------------------------------------------------------
@@ -176,7 +221,7 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
 
 
 def _extreme(x, dim, keepdim, all_cls, dim_cls, arg):
-    if isinstance(dim, Tensor):          # max(a, b) means maximum, as in PyTorch
+    if isinstance(dim, TensorBase):          # max(a, b) means maximum, as in PyTorch
         return (maximum if all_cls is R.MaxAll else minimum)(x, dim)
     if dim is None:
         return all_cls.apply(x)
@@ -185,7 +230,7 @@ def _extreme(x, dim, keepdim, all_cls, dim_cls, arg):
     idx = node.indices if node is not None else getattr(x._data, arg)(axis=dim)
     if node is None and keepdim:
         idx = np.expand_dims(idx, dim) if type(idx) is np.ndarray else idx.reshape(values.shape)
-    return MaxMin(values, Tensor._make(idx.astype(np.int64, copy=False)))
+    return MaxMin(values, x._make(idx.astype(np.int64, copy=False)))
 
 
 def max(x, dim=None, keepdim=False):
@@ -233,19 +278,19 @@ def log_softmax(x, dim):
 def argmax(x, dim=None, keepdim=False):
     data = _t(x, "argmax")._data
     if dim is None:
-        return Tensor._make(np.asarray(data.argmax()).astype(np.int64) if type(data) is np.ndarray
+        return x._make(np.asarray(data.argmax()).astype(np.int64) if type(data) is np.ndarray
                             else data.argmax().astype(np.int64))
     out = data.argmax(axis=dim)
-    return Tensor._make((_expand(out, dim) if keepdim else out).astype(np.int64))
+    return x._make((_expand(out, dim) if keepdim else out).astype(np.int64))
 
 
 def argmin(x, dim=None, keepdim=False):
     data = _t(x, "argmin")._data
     if dim is None:
-        return Tensor._make(np.asarray(data.argmin()).astype(np.int64) if type(data) is np.ndarray
+        return x._make(np.asarray(data.argmin()).astype(np.int64) if type(data) is np.ndarray
                             else data.argmin().astype(np.int64))
     out = data.argmin(axis=dim)
-    return Tensor._make((_expand(out, dim) if keepdim else out).astype(np.int64))
+    return x._make((_expand(out, dim) if keepdim else out).astype(np.int64))
 
 
 def _expand(a, dim):
@@ -254,12 +299,12 @@ def _expand(a, dim):
 
 def all(x, dim=None):
     d = _t(x, "all")._data
-    return Tensor._make(np.asarray(d.all(axis=dim)) if type(d) is np.ndarray else d.all(axis=dim))
+    return x._make(np.asarray(d.all(axis=dim)) if type(d) is np.ndarray else d.all(axis=dim))
 
 
 def any(x, dim=None):
     d = _t(x, "any")._data
-    return Tensor._make(np.asarray(d.any(axis=dim)) if type(d) is np.ndarray else d.any(axis=dim))
+    return x._make(np.asarray(d.any(axis=dim)) if type(d) is np.ndarray else d.any(axis=dim))
 
 
 # ---- shape -----------------------------------------------------------------------------------
@@ -342,7 +387,7 @@ def _sequence(tensors, op):
     if not tensors:
         raise ValueError(f"{op}: expected a non-empty list of tensors")
     for k, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, TensorBase):
             raise TypeError(f"{op}: element {k} is a {type(t).__name__}, not a Tensor")
     floats = [t._data.dtype for t in tensors if t._data.dtype.kind in "fc"]
     if floats and len(floats) < len(tensors):   # integers joined with floats: the floats' dtype

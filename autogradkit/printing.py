@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from . import dtypes
+from .backend import device_of, to_device
 
 PRECISION = 4
 THRESHOLD = 1000
@@ -124,7 +125,6 @@ def _with_suffixes(text, suffixes, indent):
 
 
 def tensor_repr(t):
-    from .backend import device_of, to_device
     data = t._data
     arr = data if type(data) is np.ndarray else to_device(data, "cpu")
     dt = dtypes.from_numpy(arr.dtype)

@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 
+from .nn.parameter import Parameter
 from .tensor import Tensor
 
 _MAGIC = "autogradkit-save-v1"
@@ -44,7 +45,6 @@ def _decode(obj, arrays):
         if "__tensor__" in obj:
             t = Tensor(arrays[obj["__tensor__"]])
             if obj.get("parameter"):
-                from .nn import Parameter
                 return Parameter(t, requires_grad=obj.get("requires_grad", True))
             return t.requires_grad_(True) if obj.get("requires_grad") else t
         if "__dict__" in obj:

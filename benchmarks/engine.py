@@ -2,43 +2,62 @@
 
 One command, run from the repository root:
 
-    .venv/bin/python benchmarks/engine.py [--quick] [--json PATH] [--rounds N] [--profile]
+    .venv/bin/python benchmarks/engine.py [--quick] [--only WORKLOAD[,WORKLOAD]] [--json PATH]
+                                          [--rounds N] [--profile]
 
-Two workloads, both on tensors of 8 float32 numbers, so that what is measured is the cost of
+Three workloads, all on tensors of 8 numbers, so that what is measured is the cost of
 *recording and replaying the graph*, not arithmetic:
 
 1. ``chain``  — per-op overhead. Forward + backward through a chain of 2000 elementwise ops
    that cycle ``h = h * w``, ``h = h + b``, ``h = tanh(h)`` (667 mul, 667 add, 666 tanh; leaves
    x, w, b of 8 float32 each, all requiring grad), then ``h.sum().backward()``. Reported in
-   microseconds per op (total time / 2000). Target: autogradkit <= 2.5 us/op.
+   microseconds per op (total time / 2000). Target: autogradkit <= 0.60 x PyTorch.
 2. ``deep``   — a 100,000-op chain cycling ``h = h * 1.0001``, ``h = h + 1e-6``, ``h = tanh(h)``
    on a leaf x (8 float32, requires grad). The graph is built untimed; only
    ``h.sum().backward()`` is timed, in milliseconds. Runs at Python's default recursion limit
    (checked: no implementation may change it). Target: autogradkit <= 0.5 x PyTorch.
    (+1e-6 rather than +1e-4: with +1e-4 the product of 33,333 tanh derivatives is ~1e-67 and
    x.grad underflows to 0 in float32, which would make the agreement check vacuous.)
+3. ``numbers`` — tensor-with-Python-number ops in float64: ``x = x * 1.0001 + 0.0001`` repeated
+   50,000 times (100,000 ops) from a leaf x of 8 float64 numbers that requires grad. Only the
+   forward (the graph building) is timed, in microseconds per op (time / 100,000). After the
+   timed repetitions one backward runs untimed, and x.grad must equal the closed form
+   1.0001**50000 per element (relative 1e-9) in every implementation. Target: autogradkit
+   <= 1.0 x PyTorch.
 
-The driver loop (``for i in range(n): k = i % 3 ...``) is the same Python code for all three.
+The driver loop (``for i in range(n): k = i % 3 ...``, or ``for _ in range(n): x = x * m + a``)
+is the same Python code for every implementation.
 "Numpy by hand" keeps a tape in the forward (what each backward step needs) and walks it
 backwards, accumulating into gw and gb in place; in ``deep`` its backward skips the
 add-a-constant steps (the gradient passes through unchanged), which is what a person writing
-it by hand would do.
+it by hand would do. In ``numbers`` the only thing a backward needs is the number of steps, so
+numpy by hand's forward is the bare loop (its untimed backward multiplies by 1.0001 that many
+times).
+
+A fourth implementation, ``autogradkit-ref`` ("autogradkit (reference)" in the table), is the
+same code as ``autogradkit`` run in a child whose environment has AUTOGRADKIT_REFERENCE=1, which
+makes the package run without any of its speed shortcuts (the fast children have the variable
+removed). It has no target; the table shows its ratio to PyTorch and how many times the fast
+mode's time it takes. Each autogradkit child reports ``autogradkit.REFERENCE_MODE`` (None while
+the package does not have that attribute), and the parent warns if a reference child says False
+or a fast child says True.
 
 Every (workload, implementation) measurement runs in a fresh subprocess of its own (torch and
 numpy in one process fight over the two cores), with OMP_NUM_THREADS=1, OMP_WAIT_POLICY=PASSIVE
 and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from the child's environment (this machine
 sets them for older OpenBLAS builds; they slow a current numpy — tests and CI keep them; none of
 these workloads calls BLAS anyway). PyTorch runs with one intra-op thread. Subprocesses are
-interleaved over several rounds (A B C A B C ...); each child reports the median of its inner
+interleaved over several rounds (A B C D A B C D ...); each child reports the median of its inner
 repetitions, and the table shows the median over rounds. Each child also reports the gradients
-it computed (loss and every leaf's gradient); the parent checks that autogradkit and PyTorch
-agree with numpy by hand (float32 tolerance, and no reference gradient may be 0) before it
-prints the table.
+it computed (loss and every leaf's gradient); the parent checks that autogradkit (both modes)
+and PyTorch agree with numpy by hand (float32 tolerances; 1e-9 in the float64 ``numbers``; no
+reference gradient may be 0) before it prints the table.
 
 Python's garbage collector stays enabled (that is what a user's script sees); ``gc.collect()``
 runs before each timed repetition so one repetition's garbage is not charged to the next.
-``--profile`` runs the autogradkit side of both workloads under cProfile instead and prints the
-top functions.
+``--only chain,numbers`` runs a subset of the workloads. ``--profile`` runs the autogradkit side
+of the workloads (all, or those given with ``--only``) under cProfile instead and prints the top
+functions.
 """
 from __future__ import annotations
 
@@ -59,16 +78,29 @@ SIZE = 8
 CHAIN_OPS = 2000
 DEEP_OPS = 100_000
 DEEP_MUL, DEEP_ADD = 1.0001, 1e-6
-IMPLS = ("autogradkit", "torch", "numpy")
-LABEL = {"autogradkit": "autogradkit", "torch": "PyTorch", "numpy": "numpy by hand"}
-WORKLOADS = ("chain", "deep")
-TARGET_CHAIN_US = 2.5           # autogradkit us/op
+NUMBERS_STEPS = 50_000          # x = x * NUMBERS_MUL + NUMBERS_ADD, two ops a step
+NUMBERS_OPS = 2 * NUMBERS_STEPS
+NUMBERS_MUL, NUMBERS_ADD = 1.0001, 0.0001
+NUMBERS_GRAD = NUMBERS_MUL ** NUMBERS_STEPS     # closed form of every element of x.grad
+IMPLS = ("autogradkit", "autogradkit-ref", "torch", "numpy")
+AGK_IMPLS = ("autogradkit", "autogradkit-ref")
+LABEL = {"autogradkit": "autogradkit", "autogradkit-ref": "autogradkit (reference)",
+         "torch": "PyTorch", "numpy": "numpy by hand"}
+# The reference child's extra environment: the package runs without its speed shortcuts. It is
+# read when autogradkit is imported; the fast children have it removed (see _child_env).
+REFERENCE_ENV = {"AUTOGRADKIT_REFERENCE": "1"}
+WORKLOADS = ("chain", "deep", "numbers")
+OPS = {"chain": CHAIN_OPS, "numbers": NUMBERS_OPS}     # reported per op; deep in ms
+TARGET_CHAIN_RATIO = 0.60       # autogradkit / PyTorch forward + backward time
 TARGET_DEEP_RATIO = 0.5         # autogradkit / PyTorch backward time
+TARGET_NUMBERS_RATIO = 1.0      # autogradkit / PyTorch forward time
 # Agreement tolerances (relative, per element). The 2000-op chain is well conditioned. The
 # 100,000-op chain contracts slowly towards tanh's fixed point, so float32 rounding accumulates:
 # numpy in float32 differs from the same chain in float64 by up to ~3.5e-3 in x.grad. So 1e-2
 # there: still far below what a different computation would give.
-RTOL = {"chain": 1e-3, "deep": 1e-2}
+# The float64 ``numbers`` chain makes the same correctly rounded operations everywhere, and its
+# gradient is a product of 50,000 equal factors (rounding error ~1e-11 at most): 1e-9.
+RTOL = {"chain": 1e-3, "deep": 1e-2, "numbers": 1e-9}
 
 
 # ------------------------------------------------------------------------------------------
@@ -82,6 +114,17 @@ def _inputs():
     # Chosen so that no gradient underflows in float32 (w < 0.99 or b ~ 0.1 drive x.grad to 0
     # after 667 tanh layers, which would make the agreement check vacuous).
     return x, w, b
+
+
+def _numbers_input():
+    """The ``numbers`` leaf: 8 float64 numbers."""
+    import numpy as np
+    return np.linspace(-1.0, 1.0, SIZE)
+
+
+def _dtype_name(dt):
+    """'float64' from np.float64, torch.float64 or autogradkit.float64."""
+    return str(dt).rsplit(".", 1)[-1]
 
 
 def _timed(fn, reps, warmup):
@@ -183,6 +226,35 @@ def _lib_deep(lib, n):
     return once, result
 
 
+def _lib_numbers(lib, n):
+    x = lib.tensor(_numbers_input(), requires_grad=True)
+    mul, add = NUMBERS_MUL, NUMBERS_ADD          # Python floats
+    perf = time.perf_counter
+
+    def once():
+        t0 = perf()
+        h = x
+        for _ in range(n):
+            h = h * mul + add
+        t1 = perf()
+        return t1 - t0, t1 - t0, 0.0            # the graph is freed on return, untimed
+
+    def result():                               # after the timed runs: one backward, untimed
+        x.grad = None
+        h = x
+        for _ in range(n):
+            h = h * mul + add
+        loss = h.sum()
+        gc.collect()
+        t0 = perf()
+        loss.backward()
+        t1 = perf()
+        return {"loss": float(loss.item()), "x (final)": h.tolist(), "x.grad": x.grad.tolist(),
+                "dtypes": [_dtype_name(t.dtype) for t in (h, x.grad)],
+                "_untimed_backward_s": t1 - t0}
+    return once, result
+
+
 def agk_chain(n=CHAIN_OPS):
     return _lib_chain(_agk_setup(), n)
 
@@ -191,12 +263,20 @@ def agk_deep(n=DEEP_OPS):
     return _lib_deep(_agk_setup(), n)
 
 
+def agk_numbers(n=NUMBERS_STEPS):
+    return _lib_numbers(_agk_setup(), n)
+
+
 def torch_chain(n=CHAIN_OPS):
     return _lib_chain(_torch_setup(), n)
 
 
 def torch_deep(n=DEEP_OPS):
     return _lib_deep(_torch_setup(), n)
+
+
+def torch_numbers(n=NUMBERS_STEPS):
+    return _lib_numbers(_torch_setup(), n)
 
 
 # ------------------------------------------------------------------------------------------
@@ -293,11 +373,46 @@ def numpy_deep(n=DEEP_OPS):
     return once, result
 
 
+def numpy_numbers(n=NUMBERS_STEPS):
+    """The bare loop: all a backward needs to know is how many steps there were (``n``)."""
+    import numpy as np
+    x = _numbers_input()
+    mul, add = NUMBERS_MUL, NUMBERS_ADD          # Python floats
+    perf = time.perf_counter
+
+    def once():
+        t0 = perf()
+        h = x
+        for _ in range(n):
+            h = h * mul + add
+        t1 = perf()
+        return t1 - t0, t1 - t0, 0.0
+
+    def result():                               # untimed, as for the others: forward, backward
+        h = x
+        for _ in range(n):
+            h = h * mul + add
+        loss = h.sum()
+        t0 = perf()
+        g = np.ones_like(h)
+        for _ in range(n):
+            g = g * mul                         # the add passes the gradient through unchanged
+        t1 = perf()
+        return {"loss": float(loss), "x (final)": h.tolist(), "x.grad": g.tolist(),
+                "dtypes": [_dtype_name(t.dtype) for t in (h, g)], "_untimed_backward_s": t1 - t0}
+    return once, result
+
+
 RUNNERS = {
     ("autogradkit", "chain"): agk_chain, ("autogradkit", "deep"): agk_deep,
+    ("autogradkit", "numbers"): agk_numbers,
     ("torch", "chain"): torch_chain, ("torch", "deep"): torch_deep,
+    ("torch", "numbers"): torch_numbers,
     ("numpy", "chain"): numpy_chain, ("numpy", "deep"): numpy_deep,
+    ("numpy", "numbers"): numpy_numbers,
 }
+# The reference mode runs the very same code; only its child's environment differs.
+RUNNERS.update({("autogradkit-ref", w): RUNNERS["autogradkit", w] for w in WORKLOADS})
 
 
 # ------------------------------------------------------------------------------------------
@@ -325,11 +440,13 @@ def child(impl, workload, reps, warmup):
     once, result = RUNNERS[impl, workload]()
     runs = _timed(once, reps, warmup)
     samples = [r[0] for r in runs]
+    res = result()
     out = {"impl": impl, "workload": workload, "samples_s": samples,
            "median_s": statistics.median(samples),
            "median_forward_s": statistics.median(r[1] for r in runs),
            "median_backward_s": statistics.median(r[2] for r in runs),
-           "result": result(),
+           "untimed_backward_s": res.pop("_untimed_backward_s", None),
+           "result": res,
            "recursionlimit": [limit_before, sys.getrecursionlimit()], "pid": os.getpid()}
     if impl == "torch":
         import torch
@@ -343,7 +460,49 @@ def child(impl, workload, reps, warmup):
         import autogradkit
         out["version"] = autogradkit.__version__
         out["path"] = os.path.dirname(autogradkit.__file__)
+        out.update(_mode_report(autogradkit))
     print("RESULT " + json.dumps(out))
+    _exit_now()
+
+
+def _exit_now():
+    """End a child as soon as its result is out: the interpreter's teardown (0.3-0.5 s with torch
+    loaded) measures nothing, and it would make up a good part of a --quick run."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _mode_report(autogradkit):
+    """Which mode the imported package says it runs in: ``autogradkit.REFERENCE_MODE`` (a bool),
+    or None while the package has no such attribute; and what the child's environment held."""
+    mode = getattr(autogradkit, "REFERENCE_MODE", None)
+    return {"reference_mode": None if mode is None else bool(mode),
+            "AUTOGRADKIT_REFERENCE": os.environ.get("AUTOGRADKIT_REFERENCE")}
+
+
+def _mode_warnings(modes):
+    """``modes``: impl -> the reference_mode each of its children reported. Returns the warning
+    lines (a reference child that says False, a fast child that says True; None says nothing) and
+    a confirmation line when every child that reported a mode reported the expected one."""
+    warn = []
+    ref = modes.get("autogradkit-ref", [])
+    fast = modes.get("autogradkit", [])
+    if any(m is False for m in ref):
+        warn.append(f"WARNING: {sum(m is False for m in ref)} of {len(ref)} autogradkit (reference) "
+                    "children report autogradkit.REFERENCE_MODE = False although their environment "
+                    "sets AUTOGRADKIT_REFERENCE=1: the reference figures are NOT the reference mode")
+    if any(m is True for m in fast):
+        warn.append(f"WARNING: {sum(m is True for m in fast)} of {len(fast)} autogradkit (fast) "
+                    "children report autogradkit.REFERENCE_MODE = True although their environment "
+                    "has no AUTOGRADKIT_REFERENCE: the autogradkit figures are NOT the fast mode")
+    ok = None
+    if not warn and any(m is not None for m in ref + fast):
+        ok = ("reference mode checked: autogradkit.REFERENCE_MODE is True in the reference "
+              "children and False in the fast ones"
+              + ("" if all(m is not None for m in ref + fast)
+                 else " (some children did not report it)"))
+    return warn, ok
 
 
 # ------------------------------------------------------------------------------------------
@@ -353,16 +512,35 @@ def _child_env():
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)      # benchmark children only, never tests/CI
     env.pop("OPENBLAS_L2_SIZE", None)
+    env.pop("AUTOGRADKIT_REFERENCE", None)  # fast mode, unless the spawn adds REFERENCE_ENV
     env.update(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
     return env
 
 
+def _impl_env(impl, env):
+    """The child environment for ``impl``: ``env``, plus REFERENCE_ENV for autogradkit-ref."""
+    return dict(env, **REFERENCE_ENV) if impl == "autogradkit-ref" else env
+
+
+def parse_only(text, workloads):
+    """``--only a,b`` -> the named workloads, in the script's own order; an error names the
+    valid ones."""
+    if text is None:
+        return tuple(workloads)
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in workloads]
+    if unknown or not names:
+        raise SystemExit(f"--only: unknown workload(s) {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {', '.join(workloads)}")
+    return tuple(w for w in workloads if w in names)
+
+
 def _spawn(impl, workload, reps, warmup, env):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", impl, workload,
            "--reps", str(reps), "--warmup", str(warmup)]
-    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                       check=False)
+    p = subprocess.run(cmd, env=_impl_env(impl, env), cwd=ROOT, capture_output=True, text=True,
+                       timeout=900, check=False)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if p.returncode != 0 or line is None:
         sys.stderr.write(p.stdout + p.stderr)
@@ -378,22 +556,36 @@ def _close(a, b, rtol):
 
 
 def _check(workload, results):
-    """Every implementation's results must agree with the numpy reference; returns a report."""
+    """Every implementation's results must agree with the numpy reference (in ``numbers``, x.grad
+    also with the closed form 1.0001**50000, and every value must be float64); returns a report:
+    the largest relative difference per implementation and quantity."""
     import numpy as np
     ref = results["numpy"]
+    rtol = RTOL[workload]
     report = {}
-    for impl in ("autogradkit", "torch"):
-        got = results[impl]
-        for key in ref:
-            ok = _close(got[key], ref[key], RTOL[workload])
-            if not ok:
-                raise SystemExit(
-                    f"RESULTS DISAGREE in {workload}: {impl} {key} = {got[key]} but numpy by hand "
-                    f"gives {ref[key]}; the implementations are not computing the same thing")
-            a, b = np.asarray(got[key], float), np.asarray(ref[key], float)
-            rel = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-30)))
-            report[f"{impl} {key}"] = rel
-    nonzero = all(np.all(np.asarray(v, float) != 0) for k, v in ref.items() if k != "loss")
+
+    def compare(impl, key, got, want, against):
+        if not _close(got, want, rtol):
+            raise SystemExit(
+                f"RESULTS DISAGREE in {workload}: {impl} {key} = {got} but {against} gives "
+                f"{want}; the implementations are not computing the same thing")
+        a, b = np.asarray(got, float), np.asarray(want, float)
+        rel = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-30)))
+        report[f"{impl} {key}" + ("" if against == "numpy by hand" else f" vs {against}")] = rel
+
+    for impl, got in results.items():
+        if impl != "numpy":
+            for key in ref:
+                if key != "dtypes":
+                    compare(impl, key, got[key], ref[key], "numpy by hand")
+        if workload == "numbers":
+            if got["dtypes"] != ["float64", "float64"]:
+                raise SystemExit(f"numbers: {impl} did not stay in float64 (x, x.grad): "
+                                 f"{got['dtypes']}")
+            compare(impl, "x.grad", got["x.grad"], [NUMBERS_GRAD] * SIZE,
+                    f"the closed form {NUMBERS_MUL}**{NUMBERS_STEPS}")
+    nonzero = all(np.all(np.asarray(v, float) != 0) for k, v in ref.items()
+                  if k not in ("loss", "dtypes", "x (final)"))
     if not nonzero:
         raise SystemExit(f"{workload}: a reference gradient is exactly 0 — the check is vacuous")
     return report
@@ -411,69 +603,92 @@ def _git_state():
 
 
 def _fmt_time(workload, s):
-    return f"{s / CHAIN_OPS * 1e6:.2f} µs/op" if workload == "chain" else f"{s * 1e3:.1f} ms"
+    if workload in OPS:
+        return f"{s / OPS[workload] * 1e6:.2f} µs/op"
+    return f"{s * 1e3:.1f} ms"
 
 
-def run_all(rounds, quick, json_path):
-    reps = {"chain": 10 if quick else 30, "deep": 2 if quick else 5}
-    warmup = {"chain": 3, "deep": 1}
+ROW_NAME = {"chain": f"{CHAIN_OPS}-op chain, fwd+bwd",
+            "deep": f"{DEEP_OPS:,}-op chain, backward only",
+            "numbers": f"{NUMBERS_OPS:,} ops with Python numbers, float64, forward only"}
+
+
+def run_all(rounds, quick, json_path, workloads=WORKLOADS):
+    # --quick: the two 100,000-op workloads are long measurements each (0.05-0.5 s), and their
+    # repetitions are what takes the time; the 3 rounds still give a median.
+    reps = {"chain": 10 if quick else 30, "deep": 1 if quick else 5, "numbers": 2 if quick else 7}
+    warmup = {"chain": 3, "deep": 1, "numbers": 1}
+    reps = {w: reps[w] for w in workloads}
+    warmup = {w: warmup[w] for w in workloads}
     env = _child_env()
-    per = {(w, i): [] for w in WORKLOADS for i in IMPLS}       # per-round medians
-    fwd = {(w, i): [] for w in WORKLOADS for i in IMPLS}       # per-round forward medians
-    bwd = {(w, i): [] for w in WORKLOADS for i in IMPLS}       # per-round backward medians
-    raw = {(w, i): [] for w in WORKLOADS for i in IMPLS}
+    keys = [(w, i) for w in workloads for i in IMPLS]
+    per = {k: [] for k in keys}         # per-round medians
+    fwd = {k: [] for k in keys}         # per-round forward medians
+    bwd = {k: [] for k in keys}         # per-round backward medians
+    ubwd = {k: [] for k in keys}        # numbers: the untimed backward after the timed runs
+    raw = {k: [] for k in keys}
+    modes = {i: [] for i in AGK_IMPLS}  # autogradkit.REFERENCE_MODE, as each child reported it
     limits = set()
     load_before = os.getloadavg()
     if load_before[0] > 0.5 * (os.cpu_count() or 1):
         print(f"warning: load average {load_before[0]:.2f} on {os.cpu_count()} CPUs before "
               "starting: other processes compete for the cores and the numbers will be noisy",
               file=sys.stderr)
-    results = {w: {} for w in WORKLOADS}     # the last round's, for the report
-    all_results = []                            # every round's, all checked
+    results = {w: {} for w in workloads}    # the last round's, for the report
+    all_results = []                        # every round's, all checked
     meta = {}
     t_start = time.time()
     for r in range(rounds):
-        for w in WORKLOADS:
-            for impl in IMPLS:                                   # A B C, A B C, ...
+        for w in workloads:
+            for impl in IMPLS:                                   # A B C D, A B C D, ...
                 out = _spawn(impl, w, reps[w], warmup[w], env)
                 per[w, impl].append(out["median_s"])
                 fwd[w, impl].append(out["median_forward_s"])
                 bwd[w, impl].append(out["median_backward_s"])
+                ubwd[w, impl].append(out["untimed_backward_s"])
                 raw[w, impl].append(out["samples_s"])
                 limits.add(tuple(out["recursionlimit"]))
                 results[w][impl] = out["result"]
                 all_results.append((w, impl, out["result"]))
+                if impl in AGK_IMPLS:
+                    modes[impl].append(out["reference_mode"])
                 meta[impl] = {k: out[k] for k in ("version", "torch_threads", "blas", "path",
-                                                  "recursionlimit") if k in out}
+                                                  "recursionlimit", "AUTOGRADKIT_REFERENCE")
+                              if k in out}
         print(f"  round {r + 1}/{rounds} done ({time.time() - t_start:.0f} s)", file=sys.stderr)
 
     load_after = os.getloadavg()
-    checks = {w: _check(w, results[w]) for w in WORKLOADS}
+    checks = {w: _check(w, results[w]) for w in workloads}
     for w, impl, res in all_results:            # and every round agrees with the reference
         _check(w, {**results[w], impl: res})
-    if not meta["autogradkit"]["path"].startswith(ROOT):
-        raise SystemExit(f"autogradkit was imported from {meta['autogradkit']['path']}, "
-                         f"not from this checkout ({ROOT})")
+    for impl in AGK_IMPLS:
+        if not meta[impl]["path"].startswith(ROOT):
+            raise SystemExit(f"{LABEL[impl]} was imported from {meta[impl]['path']}, "
+                             f"not from this checkout ({ROOT})")
     if any(a != b for a, b in limits):
         raise SystemExit(f"an implementation changed the recursion limit (before, after): {limits}")
 
     med = {k: statistics.median(v) for k, v in per.items()}
     rows = []
-    for w in WORKLOADS:
+    for w in workloads:
         a, t, n = med[w, "autogradkit"], med[w, "torch"], med[w, "numpy"]
+        ref = med[w, "autogradkit-ref"]
         if w == "chain":
-            name = f"{CHAIN_OPS}-op chain, fwd+bwd"
-            target = f"≤ {TARGET_CHAIN_US} µs/op"
-            met = a / CHAIN_OPS * 1e6 <= TARGET_CHAIN_US
-        else:
-            name = f"{DEEP_OPS:,}-op chain, backward only"
+            target = f"≤ {TARGET_CHAIN_RATIO:.2f}× PyTorch"
+            met = a / t <= TARGET_CHAIN_RATIO
+        elif w == "deep":
             target = f"≤ {TARGET_DEEP_RATIO}× PyTorch"
             met = a / t <= TARGET_DEEP_RATIO
-        rows.append([name, _fmt_time(w, a), _fmt_time(w, t), _fmt_time(w, n),
-                     f"{a / t:.2f}×", f"{a / n:.2f}×", target, "yes" if met else "NO"])
+        else:
+            target = f"≤ {TARGET_NUMBERS_RATIO:.1f}× PyTorch"
+            met = a / t <= TARGET_NUMBERS_RATIO
+        rows.append([ROW_NAME[w], _fmt_time(w, a), _fmt_time(w, t), _fmt_time(w, n),
+                     f"{a / t:.2f}×", f"{a / n:.2f}×", target, "yes" if met else "NO",
+                     _fmt_time(w, ref), f"{ref / t:.2f}×", f"×{ref / a:.2f} of fast"])
 
     head = ["workload", "autogradkit", "PyTorch", "numpy by hand", "ratio vs PyTorch",
-            "ratio vs numpy", "target", "met?"]
+            "ratio vs numpy", "target", "met?", "autogradkit (reference)", "reference vs PyTorch",
+            "reference vs fast"]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
 
     def line(cells):
@@ -485,32 +700,61 @@ def run_all(rounds, quick, json_path):
     for row in rows:
         print(line(row))
     print()
+    mode_warnings, mode_ok = _mode_warnings(modes)
+    for msg in mode_warnings:
+        print(msg)
     print(f"median of {rounds} rounds; each round = one fresh subprocess per implementation, "
-          f"median of {reps['chain']} (chain) / {reps['deep']} (deep) repetitions inside it.")
+          "median of " + " / ".join(f"{reps[w]} ({w})" for w in workloads)
+          + " repetitions inside it. The target applies to autogradkit (fast mode) only; "
+          "autogradkit (reference) runs with AUTOGRADKIT_REFERENCE=1.")
     print("spread of the per-round medians (min – max):")
-    for w in WORKLOADS:
+    for w in workloads:
         print("  " + w + ": " + "; ".join(
             f"{LABEL[i]} {_fmt_time(w, min(per[w, i]))} – {_fmt_time(w, max(per[w, i]))}"
             for i in IMPLS))
     fb = {k: (statistics.median(fwd[k]), statistics.median(bwd[k])) for k in per}
-    print("chain, split (µs/op): " + "; ".join(
-        f"{LABEL[i]} forward {fb['chain', i][0] / CHAIN_OPS * 1e6:.2f} + backward "
-        f"{fb['chain', i][1] / CHAIN_OPS * 1e6:.2f}" for i in IMPLS))
-    print("deep, untimed graph build (ms): " + "; ".join(
-        f"{LABEL[i]} {fb['deep', i][0] * 1e3:.0f}" for i in IMPLS))
-    for w in WORKLOADS:
-        print(f"{w}, sum of x.grad: " + "; ".join(
-            f"{LABEL[i]} {sum(results[w][i]['x.grad']):.7g}" for i in IMPLS))
-    print("results agree (gradients and loss vs numpy by hand): " + "; ".join(
+    if "chain" in workloads:
+        print("chain, split (µs/op): " + "; ".join(
+            f"{LABEL[i]} forward {fb['chain', i][0] / CHAIN_OPS * 1e6:.2f} + backward "
+            f"{fb['chain', i][1] / CHAIN_OPS * 1e6:.2f}" for i in IMPLS))
+    if "deep" in workloads:
+        print("deep, untimed graph build (ms): " + "; ".join(
+            f"{LABEL[i]} {fb['deep', i][0] * 1e3:.0f}" for i in IMPLS))
+    if "numbers" in workloads:
+        print("numbers, the untimed backward after the timed forwards (ms): " + "; ".join(
+            f"{LABEL[i]} {statistics.median(ubwd['numbers', i]) * 1e3:.0f}" for i in IMPLS))
+    for w in workloads:
+        if w == "numbers":
+            print(f"numbers, x.grad[0] (closed form {NUMBERS_MUL}**{NUMBERS_STEPS} = "
+                  f"{NUMBERS_GRAD:.15g}): " + "; ".join(
+                      f"{LABEL[i]} {results[w][i]['x.grad'][0]:.15g}" for i in IMPLS))
+        else:
+            print(f"{w}, sum of x.grad: " + "; ".join(
+                f"{LABEL[i]} {sum(results[w][i]['x.grad']):.7g}" for i in IMPLS))
+    print("results agree (gradients and loss vs numpy by hand"
+          + ("; numbers: x.grad vs the closed form, float64 throughout" if "numbers" in workloads
+             else "") + "): " + "; ".join(
         f"{w}: max rel. diff {max(c.values()):.1e} (rtol {RTOL[w]:g})" for w, c in checks.items()))
+    if mode_ok:
+        print(mode_ok)
     env_line = (f"python {platform.python_version()}, numpy {meta['numpy']['version']}, torch "
                 f"{meta['torch']['version']} ({meta['torch'].get('torch_threads')} thread), "
                 f"autogradkit {meta['autogradkit']['version']} @ {_git_state()}, "
                 f"{os.cpu_count()} CPUs, recursion limit {min(limits)[0]} (unchanged), "
                 f"load average {load_before[0]:.2f} before / {load_after[0]:.2f} after")
     print(env_line)
+    for msg in mode_warnings:               # again at the end, where it cannot be missed
+        print(msg, file=sys.stderr)
 
     if json_path:
+        wl = {"chain": {"ops": CHAIN_OPS, "size": SIZE, "dtype": "float32",
+                        "unit_reported": "us/op", "timed": "forward + backward"},
+              "deep": {"ops": DEEP_OPS, "size": SIZE, "dtype": "float32", "unit_reported": "ms",
+                       "timed": "backward only", "mul": DEEP_MUL, "add": DEEP_ADD},
+              "numbers": {"ops": NUMBERS_OPS, "steps": NUMBERS_STEPS, "size": SIZE,
+                          "dtype": "float64", "unit_reported": "us/op", "timed": "forward only",
+                          "mul": NUMBERS_MUL, "add": NUMBERS_ADD,
+                          "closed_form_grad": NUMBERS_GRAD}}
         doc = {
             "date": _dt.datetime.now().isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -518,14 +762,15 @@ def run_all(rounds, quick, json_path):
             "git": _git_state(), "meta": meta, "rounds": rounds, "reps": reps,
             "warmup": warmup, "child_env": {k: env.get(k) for k in (
                 "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
-            "workloads": {"chain": {"ops": CHAIN_OPS, "size": SIZE, "unit_reported": "us/op",
-                                    "timed": "forward + backward"},
-                          "deep": {"ops": DEEP_OPS, "size": SIZE, "unit_reported": "ms",
-                                   "timed": "backward only", "mul": DEEP_MUL, "add": DEEP_ADD}},
+            "reference_child_env_extra": REFERENCE_ENV,
+            "reference_mode_reported": modes, "reference_mode_warnings": mode_warnings,
+            "workloads": {w: wl[w] for w in workloads},
             "load_average_1min": {"before": load_before[0], "after": load_after[0]},
             "per_round_median_s": {f"{w}/{i}": per[w, i] for w, i in per},
             "per_round_forward_median_s": {f"{w}/{i}": fwd[w, i] for w, i in fwd},
             "per_round_backward_median_s": {f"{w}/{i}": bwd[w, i] for w, i in bwd},
+            "per_round_untimed_backward_s": {f"{w}/{i}": ubwd[w, i] for w, i in ubwd
+                                             if w == "numbers"},
             "samples_s": {f"{w}/{i}": raw[w, i] for w, i in raw},
             "median_s": {f"{w}/{i}": med[w, i] for w, i in med},
             "results": results, "agreement_max_rel_diff": checks,
@@ -542,15 +787,16 @@ def run_all(rounds, quick, json_path):
 # ------------------------------------------------------------------------------------------
 # profile (in-process, autogradkit only)
 # ------------------------------------------------------------------------------------------
-def _part(path, func):
-    """Which part of the work a profiled function belongs to (for the --profile summary)."""
+def _part(path, func, forward_only=False):
+    """Which part of the work a profiled function belongs to (for the --profile summary). In a
+    forward-only profile (``numbers``) nothing is replayed, so all of node.py is recording."""
     p = path.replace(os.sep, "/")
     if p.endswith("benchmarks/engine.py"):
         return "benchmark driver loop (the same Python loop for every implementation)"
     if p.endswith(("autograd/engine.py", "autograd/functional.py")):
         return "backward engine: dependency count, ready list, gradient routing and sums"
     if p.endswith("autograd/node.py"):
-        if func.startswith("apply"):
+        if func.startswith("apply") or forward_only:
             return "recording: Op.apply_* (node + output tensor, saved values)"
         return "replay: Op._run_backward / _unpack (saved-value checks, call into the rule)"
     if "/ops/" in p:
@@ -566,10 +812,10 @@ def _part(path, func):
     return "other"
 
 
-def profile(top=15):
+def profile(top=15, workloads=WORKLOADS):
     import cProfile
     import pstats
-    for w in WORKLOADS:
+    for w in workloads:
         once, _ = RUNNERS["autogradkit", w]()
         once()                                      # warm up
         pr = cProfile.Profile()
@@ -579,6 +825,12 @@ def profile(top=15):
                 once()
             pr.disable()
             what = f"20 x ({CHAIN_OPS}-op chain forward + backward)"
+        elif w == "numbers":
+            gc.collect()
+            pr.enable()
+            once()
+            pr.disable()
+            what = f"{NUMBERS_OPS:,} ops with Python numbers (float64), forward only"
         else:
             # profile only backward: build untimed, then profile loss.backward()
             ag = _agk_setup()
@@ -601,7 +853,7 @@ def profile(top=15):
         parts = {}
         total = 0.0
         for (path, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():
-            part = _part(path, func)
+            part = _part(path, func, forward_only=w == "numbers")
             parts[part] = parts.get(part, 0.0) + tt
             total += tt
         for part, tt in sorted(parts.items(), key=lambda kv: -kv[1]):
@@ -620,11 +872,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="3 rounds, fewer repetitions (~30 s; the default, 7 rounds, takes ~2 min)")
+                   help="3 rounds, fewer repetitions (under a minute; the default, 7 rounds, takes "
+                        "a few minutes)")
     p.add_argument("--rounds", type=int, default=None, help="rounds (default 7, --quick 3)")
+    p.add_argument("--only", metavar="WORKLOAD[,WORKLOAD]",
+                   help=f"run only these workloads (of {', '.join(WORKLOADS)})")
     p.add_argument("--json", metavar="PATH", help="also write the raw numbers as JSON")
     p.add_argument("--profile", action="store_true",
-                   help="cProfile the autogradkit side of both workloads instead")
+                   help="cProfile the autogradkit side of the workloads instead (in-process)")
     p.add_argument("--child", nargs=2, metavar=("IMPL", "WORKLOAD"), help=argparse.SUPPRESS)
     p.add_argument("--reps", type=int, default=10, help=argparse.SUPPRESS)
     p.add_argument("--warmup", type=int, default=2, help=argparse.SUPPRESS)
@@ -633,11 +888,12 @@ def main(argv=None):
         impl, workload = args.child
         child(impl, workload, args.reps, args.warmup)
         return 0
+    workloads = parse_only(args.only, WORKLOADS)
     if args.profile:
-        profile()
+        profile(workloads=workloads)
         return 0
     rounds = args.rounds or (3 if args.quick else 7)
-    run_all(rounds, args.quick, args.json)
+    run_all(rounds, args.quick, args.json, workloads)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 One command, run from the repository root:
 
-    .venv/bin/python benchmarks/training.py [--quick] [--json PATH] [--rounds N] [--profile]
+    .venv/bin/python benchmarks/training.py [--quick] [--only WORKLOAD[,WORKLOAD]] [--json PATH]
+                                            [--rounds N] [--profile]
 
 Three measurements of a whole training loop (forward, loss, backward, optimizer step, zero_grad):
 
@@ -20,11 +21,18 @@ Three measurements of a whole training loop (forward, loss, backward, optimizer 
    which heavy packages ``import autogradkit`` pulled in: it should import numpy and nothing like
    matplotlib, ipywidgets, graphviz or torch.
 
-Three implementations of each: autogradkit (this checkout), PyTorch with one intra-op thread,
-and **numpy by hand**: the same network with its backward pass written out on raw arrays. That
+Three implementations of each, plus autogradkit's reference mode (below): autogradkit (this
+checkout), PyTorch with one intra-op thread, and **numpy by hand**: the same network with its
+backward pass written out on raw arrays. That
 is the floor a numpy-backed library can approach: the same numpy calls with no framework around
 them. autogradkit and PyTorch run the *same* driver code (autogradkit is PyTorch-shaped:
 ``nn.Module``, ``nn.Linear``, ``nn.MSELoss`` / ``nn.CrossEntropyLoss``, ``optim.SGD``).
+A fourth, ``autogradkit-ref`` ("autogradkit (reference)" in the table), is the same code as
+autogradkit run in children whose environment has AUTOGRADKIT_REFERENCE=1: the package then
+runs without its speed shortcuts. It has no target; the table shows its ratio to PyTorch and
+how many times the fast mode's figure it takes. Each autogradkit child reports
+``autogradkit.REFERENCE_MODE`` (None while the package has no such attribute) and the parent
+warns if a reference child says False or a fast child says True (engine.py's helpers).
 
 Same computation, checked: every child builds its inputs and initial weights with numpy from
 one seed (``SEED``), loads them into its model and reports a CRC of the weights and data as its
@@ -37,13 +45,15 @@ needs no gradient, and no implementation computes it.
 How it measures is the house style of ``benchmarks/engine.py``, whose helpers it imports: every
 (workload, implementation) runs in a fresh subprocess with OMP_NUM_THREADS=1,
 OMP_WAIT_POLICY=PASSIVE, one BLAS thread, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed (children
-only); rounds are interleaved (A B C, A B C, ...); each child reports the median of its inner
+only); rounds are interleaved (A B C D, A B C D, ...); each child reports the median of its inner
 repetitions and the table shows the median over rounds. ``gc.collect()`` runs before each timed
 repetition (a 1000-iteration run, or one MLP step); the collector stays on while timing.
 One addition: the timing children (not the memory child) fix glibc malloc's mmap and trim
 thresholds, so that no implementation's big arrays come back as fresh, page-faulting memory on
 every step merely because of its allocation history (see ``MALLOC_FIXED``); every timing child
-reports its page faults. ``--profile`` runs the autogradkit side under cProfile instead.
+reports its page faults. Children end with ``os._exit`` once their result is printed (the
+interpreter's teardown measures nothing). ``--only mlp,mlp-memory`` runs a subset of the
+workloads. ``--profile`` runs the autogradkit side under cProfile instead.
 """
 from __future__ import annotations
 
@@ -61,8 +71,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 SEED = 20261128
-IMPLS = ("autogradkit", "torch", "numpy")
-LABEL = {"autogradkit": "autogradkit", "torch": "PyTorch", "numpy": "numpy by hand"}
+IMPLS = ("autogradkit", "autogradkit-ref", "torch", "numpy")
+AGK_IMPLS = ("autogradkit", "autogradkit-ref")     # the same code; -ref: AUTOGRADKIT_REFERENCE=1
+LABEL = {"autogradkit": "autogradkit", "autogradkit-ref": "autogradkit (reference)",
+         "torch": "PyTorch", "numpy": "numpy by hand"}
 WORKLOADS = ("article-float32", "article-float64", "mlp", "mlp-memory")
 
 ART_ITERS = 1000
@@ -380,7 +392,7 @@ def numpy_article(dtype_name):
             p = r.dot(W2.T)
             p += b2
             d = p - y
-            _loss = np.vdot(d, d) / n   # computed, as in run(); not needed for the split
+            np.vdot(d, d) / n           # the loss: computed, as in run(); not kept for the split
             t1 = perf()
             gp = d * (2.0 / n)
             gW2 = gp.T.dot(r)
@@ -557,7 +569,7 @@ def child_mlp(impl, steps, warmup, memory):
     rss_start = _rss_kib()[0]
     heavy_before = _heavy_loaded()
     if impl == "numpy":
-        import numpy  # noqa: F401  (so that "after import" means the same for all three)
+        __import__("numpy")         # so that "after import" means the same for all of them
     else:
         _lib(impl)
     rss_import = _rss_kib()[0]
@@ -612,24 +624,33 @@ def child(impl, workload, reps, warmup):
         out = child_mlp(impl, reps, warmup, memory=workload == "mlp-memory")
     out.update(impl=impl, workload=workload, pid=os.getpid(), load_at_start=load,
                recursionlimit=[limit, sys.getrecursionlimit()])
-    if workload != "mlp-memory":        # versions: these imports would count in the memory child
-        import numpy as np
-        out["numpy"] = np.__version__
-        if impl == "torch":
-            import torch
-            out["version"] = torch.__version__
-            out["torch_threads"] = torch.get_num_threads()
-        elif impl == "numpy":
+    # Versions and the mode: every child has already imported numpy and its implementation, so
+    # these imports add nothing; engine.py (for the BLAS details) is not imported by the memory
+    # child, where it would count.
+    import numpy as np
+    out["numpy"] = np.__version__
+    if impl == "torch":
+        import torch
+        out["version"] = torch.__version__
+        out["torch_threads"] = torch.get_num_threads()
+    elif impl == "numpy":
+        out["version"] = np.__version__
+        if workload != "mlp-memory":
             sys.path.insert(0, HERE)
             from engine import _blas_info
-            out["version"] = np.__version__
             out["blas"] = _blas_info()
-        else:
-            import autogradkit
-            out["version"] = autogradkit.__version__
-            out["path"] = os.path.dirname(autogradkit.__file__)
+    else:
+        import autogradkit
+        out["version"] = autogradkit.__version__
+        out["path"] = os.path.dirname(autogradkit.__file__)
+        mode = getattr(autogradkit, "REFERENCE_MODE", None)     # None: not exposed (yet)
+        out["reference_mode"] = None if mode is None else bool(mode)
+        out["AUTOGRADKIT_REFERENCE"] = os.environ.get("AUTOGRADKIT_REFERENCE")
     import json
     print("RESULT " + json.dumps(out))
+    sys.stdout.flush()                  # and end now: the interpreter's teardown (0.3-0.5 s with
+    sys.stderr.flush()                  # torch loaded) measures nothing
+    os._exit(0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -646,6 +667,7 @@ def _spawn(impl, workload, reps, warmup, env):
     import subprocess
     cmd = [sys.executable, os.path.abspath(__file__), "--child", impl, workload,
            str(reps), str(warmup)]
+    env = _engine()._impl_env(impl, env)        # + AUTOGRADKIT_REFERENCE=1 for autogradkit-ref
     p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900,
                        check=False)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -715,7 +737,7 @@ def _fmt(workload, v):
     return f"{v:.1f} MiB"
 
 
-def run_all(rounds, quick, json_path):
+def run_all(rounds, quick, json_path, workloads=WORKLOADS):
     import datetime as _dt
     import platform
     import statistics
@@ -726,7 +748,7 @@ def run_all(rounds, quick, json_path):
               "mlp-memory": 3 if quick else 5}
     env = eng._child_env()
     env_time = dict(env, **MALLOC_FIXED)        # timing children only; see MALLOC_FIXED
-    outs = {w: {i: [] for i in IMPLS} for w in WORKLOADS}
+    outs = {w: {i: [] for i in IMPLS} for w in workloads}
     load_before = os.getloadavg()
     if load_before[0] > 0.5 * (os.cpu_count() or 1):
         print(f"warning: load average {load_before[0]:.2f} on {os.cpu_count()} CPUs before "
@@ -735,8 +757,8 @@ def run_all(rounds, quick, json_path):
     loads = []
     t_start = time.time()
     for r in range(rounds):
-        for w in WORKLOADS:
-            for impl in IMPLS:                                   # A B C, A B C, ...
+        for w in workloads:
+            for impl in IMPLS:                                   # A B C D, A B C D, ...
                 outs[w][impl].append(_spawn(impl, w, reps[w], warmup[w],
                                             env if w == "mlp-memory" else env_time))
         loads.append(os.getloadavg()[0])
@@ -745,20 +767,28 @@ def run_all(rounds, quick, json_path):
     load_after = os.getloadavg()
 
     # ---- checks before anything is printed ----
-    checks = {w: _check(w, outs[w]) for w in WORKLOADS}
-    first = {i: outs["article-float32"][i][0] for i in IMPLS}
-    if not first["autogradkit"]["path"].startswith(ROOT):
-        raise SystemExit(f"autogradkit was imported from {first['autogradkit']['path']}, not from "
-                         f"this checkout ({ROOT})")
-    limits = {tuple(o["recursionlimit"]) for w in WORKLOADS for i in IMPLS for o in outs[w][i]}
+    checks = {w: _check(w, outs[w]) for w in workloads}
+    first = {i: outs[workloads[0]][i][0] for i in IMPLS}     # versions, paths
+    for impl in AGK_IMPLS:
+        paths = {o["path"] for w in workloads for o in outs[w][impl]}
+        if not all(p.startswith(ROOT) for p in paths):
+            raise SystemExit(f"{LABEL[impl]} was imported from {', '.join(sorted(paths))}, not "
+                             f"from this checkout ({ROOT})")
+    limits = {tuple(o["recursionlimit"]) for w in workloads for i in IMPLS for o in outs[w][i]}
     if any(a != b for a, b in limits):
         raise SystemExit(f"an implementation changed the recursion limit: {limits}")
-    mem_agk = outs["mlp-memory"]["autogradkit"]
-    heavy = sorted({m for o in mem_agk for m in o["heavy_modules"]["after import"]})
+    modes = {i: [o["reference_mode"] for w in workloads for o in outs[w][i]] for i in AGK_IMPLS}
+    mode_warnings, mode_ok = eng._mode_warnings(modes)
+    timing = [w for w in workloads if w != "mlp-memory"]
+    if "mlp-memory" in workloads:
+        mem_agk = outs["mlp-memory"]["autogradkit"] + outs["mlp-memory"]["autogradkit-ref"]
+        heavy = sorted({m for o in mem_agk for m in o["heavy_modules"]["after import"]})
+    else:
+        mem_agk, heavy = [], []
 
     # ---- numbers ----
     per = {}                            # (workload, impl) -> per-round values
-    for w in WORKLOADS:
+    for w in workloads:
         for i in IMPLS:
             if w == "mlp-memory":
                 per[w, i] = [o["ru_maxrss_kib"] / 1024 for o in outs[w][i]]
@@ -770,8 +800,9 @@ def run_all(rounds, quick, json_path):
              "mlp": "MLP 784-512-512-10, batch 256, float32",
              "mlp-memory": "MLP peak RSS (whole process)"}
     rows, met = [], {}
-    for w in WORKLOADS:
+    for w in workloads:
         a, t, n = med[w, "autogradkit"], med[w, "torch"], med[w, "numpy"]
+        ref = med[w, "autogradkit-ref"]
         if w.startswith("article"):
             target, ok = f"≤ {TARGET_ART_RATIO:.2f}× PyTorch", a / t <= TARGET_ART_RATIO
         elif w == "mlp":
@@ -780,22 +811,35 @@ def run_all(rounds, quick, json_path):
             target, ok = f"≤ {TARGET_MLP_MIB:.0f} MiB", a <= TARGET_MLP_MIB
         met[w] = ok
         rows.append([names[w], _fmt(w, a), _fmt(w, t), _fmt(w, n), f"{a / t:.2f}×",
-                     f"{a / n:.2f}×", target, "yes" if ok else "NO"])
+                     f"{a / n:.2f}×", target, "yes" if ok else "NO",
+                     _fmt(w, ref), f"{ref / t:.2f}×", f"×{ref / a:.2f} of fast"])
     head = ["workload", "autogradkit", "PyTorch", "numpy by hand", "ratio vs PyTorch",
-            "ratio vs numpy", "target", "met?"]
+            "ratio vs numpy", "target", "met?", "autogradkit (reference)", "reference vs PyTorch",
+            "reference vs fast"]
     print()
     print(_table(head, rows))
     print()
+    for msg in mode_warnings:
+        print(msg)
+    inner = []
+    if any(w.startswith("article") for w in workloads):
+        wa = next(w for w in workloads if w.startswith("article"))
+        inner.append(f"{reps[wa]} runs of {ART_ITERS} iterations (article, after {warmup[wa]} "
+                     "warm-up run)")
+    if "mlp" in workloads or "mlp-memory" in workloads:
+        wm = "mlp" if "mlp" in workloads else "mlp-memory"
+        inner.append(f"{reps[wm]} steps (MLP, after {warmup[wm]} warm-up steps)")
     print(f"median of {rounds} rounds; each round = one fresh subprocess per implementation and "
-          f"workload; inside it, the median of {reps['article-float32']} runs of {ART_ITERS} "
-          f"iterations (article, after {warmup['article-float32']} warm-up run) or of "
-          f"{reps['mlp']} steps (MLP, after {warmup['mlp']} warm-up steps).")
+          f"workload; inside it, the median of {' or of '.join(inner)}. The targets apply to "
+          "autogradkit (fast mode) only; autogradkit (reference) runs with "
+          "AUTOGRADKIT_REFERENCE=1.")
     print("spread of the per-round values (min – max):")
-    for w in WORKLOADS:
+    for w in workloads:
         print(f"  {w}: " + "; ".join(
             f"{LABEL[i]} {_fmt(w, min(per[w, i]))} – {_fmt(w, max(per[w, i]))}" for i in IMPLS))
-    print("where the time goes (median, per iteration or step): ")
-    for w in ("article-float32", "article-float64", "mlp"):
+    if timing:
+        print("where the time goes (median, per iteration or step): ")
+    for w in timing:
         parts = []
         for i in IMPLS:
             sp = {k: statistics.median(o["split_s"][k] for o in outs[w][i])
@@ -804,38 +848,49 @@ def run_all(rounds, quick, json_path):
             parts.append(f"{LABEL[i]} " + " + ".join(f"{v * scale:.2f}" for v in sp.values())
                          + f" {unit}")
         print(f"  {w} (forward+loss + backward + step+zero_grad): " + "; ".join(parts))
-    print("CPU share of the timed wall time (1.00 = never descheduled): " + "; ".join(
-        f"{w}: " + ", ".join(f"{LABEL[i]} {statistics.median(o['cpu_share'] for o in outs[w][i]):.2f}"
-                             for i in IMPLS)
-        for w in ("article-float32", "article-float64", "mlp")))
-    print("minor page faults per iteration / step while timed (0 = the heap is reused): " + "; ".join(
-        f"{w}: " + ", ".join(
-            f"{LABEL[i]} {statistics.median(o['faults_per_unit'] for o in outs[w][i]):.1f}"
-            for i in IMPLS)
-        for w in ("article-float32", "article-float64", "mlp")))
-    mem = {i: outs["mlp-memory"][i] for i in IMPLS}
-    print("memory child, RSS after importing the implementation → peak (MiB): " + "; ".join(
-        f"{LABEL[i]} {statistics.median(o['rss_kib']['after import'] for o in mem[i]) / 1024:.1f}"
-        f" → {med['mlp-memory', i]:.1f}" for i in IMPLS))
-    print("import autogradkit (memory child): heavy modules loaded: "
-          + (", ".join(heavy) if heavy else f"none of {', '.join(HEAVY)}")
-          + f"; {statistics.median(o['n_modules'] for o in mem_agk)} modules in sys.modules at "
-          "the end")
-    print("final loss: " + "; ".join(
-        f"{w}: " + ", ".join(f"{LABEL[i]} {outs[w][i][0]['result']['loss']:.9g}" for i in IMPLS)
-        for w in ("article-float32", "article-float64", "mlp")))
+    if timing:
+        print("CPU share of the timed wall time (1.00 = never descheduled): " + "; ".join(
+            f"{w}: " + ", ".join(
+                f"{LABEL[i]} {statistics.median(o['cpu_share'] for o in outs[w][i]):.2f}"
+                for i in IMPLS)
+            for w in timing))
+        print("minor page faults per iteration / step while timed (0 = the heap is reused): "
+              + "; ".join(f"{w}: " + ", ".join(
+                  f"{LABEL[i]} {statistics.median(o['faults_per_unit'] for o in outs[w][i]):.1f}"
+                  for i in IMPLS)
+                  for w in timing))
+    if "mlp-memory" in workloads:
+        mem = {i: outs["mlp-memory"][i] for i in IMPLS}
+        print("memory child, RSS after importing the implementation → peak (MiB): " + "; ".join(
+            f"{LABEL[i]} "
+            f"{statistics.median(o['rss_kib']['after import'] for o in mem[i]) / 1024:.1f}"
+            f" → {med['mlp-memory', i]:.1f}" for i in IMPLS))
+        print("import autogradkit (memory child, both modes): heavy modules loaded: "
+              + (", ".join(heavy) if heavy else f"none of {', '.join(HEAVY)}")
+              + f"; {statistics.median(o['n_modules'] for o in mem_agk):.0f} modules in sys.modules "
+              "at the end")
+    if timing:
+        print("final loss: " + "; ".join(
+            f"{w}: " + ", ".join(f"{LABEL[i]} {outs[w][i][0]['result']['loss']:.9g}"
+                                 for i in IMPLS)
+            for w in timing))
     print("results agree (same initial CRC; final loss, weight norms and update norms vs numpy by "
           "hand; every gradient in the workload's dtype): " + "; ".join(
               f"{w}: max rel. diff {max(c.values()):.1e} (rtol {RTOL[_dtype_of(w)]:g})"
               for w, c in checks.items()))
+    if mode_ok:
+        print(mode_ok)
+    torch_threads = first["torch"].get("torch_threads")
     env_line = (f"python {platform.python_version()}, numpy {first['numpy']['numpy']}, torch "
-                f"{first['torch']['version']} ({first['torch']['torch_threads']} thread), "
+                f"{first['torch']['version']} ({torch_threads} thread), "
                 f"autogradkit {first['autogradkit']['version']} @ {eng._git_state()}, "
                 f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before / "
                 f"{load_after[0]:.2f} after (per round {min(loads):.2f}–{max(loads):.2f})")
     print(env_line)
     if heavy:
         print(f"WARNING: import autogradkit loaded {', '.join(heavy)}", file=sys.stderr)
+    for msg in mode_warnings:               # again at the end, where it cannot be missed
+        print(msg, file=sys.stderr)
 
     if json_path:
         import json
@@ -843,12 +898,15 @@ def run_all(rounds, quick, json_path):
             "date": _dt.datetime.now().isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                         "processor": platform.processor(), "python": platform.python_version()},
-            "git": eng._git_state(), "rounds": rounds, "reps": reps, "warmup": warmup,
+            "git": eng._git_state(), "rounds": rounds, "workloads": list(workloads),
+            "reps": {w: reps[w] for w in workloads}, "warmup": {w: warmup[w] for w in workloads},
             "seed": SEED,
             "child_env": {k: env.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
                                                   "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                   "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
             "timing_child_env_extra": MALLOC_FIXED,
+            "reference_child_env_extra": eng.REFERENCE_ENV,
+            "reference_mode_reported": modes, "reference_mode_warnings": mode_warnings,
             "load_average_1min": {"before": load_before[0], "after": load_after[0],
                                   "per_round": loads},
             "per_round": {f"{w}/{i}": per[w, i] for w, i in per},
@@ -895,10 +953,13 @@ def _part(path, func):
     return "other"
 
 
-def profile(top=18):
+PROFILED = ("article-float32", "mlp")     # what --profile runs unless --only names others
+
+
+def profile(top=18, workloads=PROFILED):
     import cProfile
     import pstats
-    for workload in ("article-float32", "mlp"):
+    for workload in workloads:
         w = _build("autogradkit", workload)
         w["reset"]()
         pr = cProfile.Profile()
@@ -920,7 +981,8 @@ def profile(top=18):
             pr.enable()
             w["run"]()
             pr.disable()
-            what, n, unit = f"the article's loop, {ART_ITERS} iterations, float32", ART_ITERS, "iter"
+            what, n, unit = (f"the article's loop, {ART_ITERS} iterations, "
+                             f"{_dtype_of(workload)}", ART_ITERS, "iter")
         wall = time.perf_counter() - t0
         stats = pstats.Stats(pr)
         print(f"\n=== cProfile: autogradkit, {what} ({wall / n * 1e6:.0f} µs/{unit} under the "
@@ -952,26 +1014,32 @@ def main(argv=None):
         child(impl, workload, int(reps), int(warmup))
         return 0
     if argv[:1] == ["--profile-child"]:
-        profile()
+        profile(workloads=tuple(argv[1].split(",")) if len(argv) > 1 else PROFILED)
         return 0
     import argparse
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="3 rounds, fewer repetitions (about 1 minute; the default, 7 rounds, "
-                        "takes about 3 minutes)")
+                   help="3 rounds, fewer repetitions (under a minute; the default, 7 rounds, takes "
+                        "a few minutes)")
     p.add_argument("--rounds", type=int, default=None, help="rounds (default 7, --quick 3)")
+    p.add_argument("--only", metavar="WORKLOAD[,WORKLOAD]",
+                   help=f"run only these workloads (of {', '.join(WORKLOADS)})")
     p.add_argument("--json", metavar="PATH", help="also write the raw numbers as JSON")
     p.add_argument("--profile", action="store_true",
-                   help="cProfile the autogradkit side (article float32, MLP) instead, in a "
-                        "child with the timing children's environment")
+                   help="cProfile the autogradkit side, fast mode (article float32 and MLP, or "
+                        "the article/mlp workloads given with --only) instead, in a child with "
+                        "the timing children's environment")
     args = p.parse_args(argv)
+    workloads = _engine().parse_only(args.only, WORKLOADS)
     if args.profile:                    # in a child, with the timing children's environment
         import subprocess
         env = dict(_engine()._child_env(), **MALLOC_FIXED)
-        return subprocess.run([sys.executable, os.path.abspath(__file__), "--profile-child"],
-                              env=env, cwd=ROOT, check=False).returncode
-    run_all(args.rounds or (3 if args.quick else 7), args.quick, args.json)
+        which = PROFILED if args.only is None else tuple(dict.fromkeys(
+            "mlp" if w == "mlp-memory" else w for w in workloads))
+        return subprocess.run([sys.executable, os.path.abspath(__file__), "--profile-child",
+                               ",".join(which)], env=env, cwd=ROOT, check=False).returncode
+    run_all(args.rounds or (3 if args.quick else 7), args.quick, args.json, workloads)
     return 0
 
 

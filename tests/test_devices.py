@@ -454,6 +454,10 @@ def _layers():
     return importlib.import_module("autogradkit.ops.layers")
 
 
+def _nnf():
+    return importlib.import_module("autogradkit.nn.functional")
+
+
 def _index_add_graph(x):
     """A gradient with create_graph: its graph holds IndexAdd (the backward of indexing)."""
     (g,) = ag.autograd.grad((x[[0, 2, 0]] ** 3).sum(), x, create_graph=True)
@@ -536,6 +540,7 @@ CASES = [
     Case("flatten", lambda a: a.flatten(1), [R(2, 3, 2)], ("Reshape",)),
     Case("permute", lambda a: a.permute(2, 0, 1), [R(2, 3, 4)], ("Permute",)),
     Case("transpose", lambda a: a.transpose(0, 1), [R(2, 3)], ("Transpose",)),
+    Case("t", lambda a: a.t(), [R(2, 3)], ("T",)),
     Case("T", lambda a: a.T * 1.0, [R(2, 3)], ("Permute",)),
     Case("expand", lambda a: a.expand(4, 3), [R(1, 3)], ("Expand",)),
     Case("expand_as", lambda a, b: a.expand_as(b) * b, [R(3, 1), R(3, 4)], ("Expand", "Mul")),
@@ -563,8 +568,8 @@ CASES = [
     Case("to_int_and_back", lambda a: a.long().float(), [R(3) * 5], ()),
     Case("clone", lambda a: a.clone(), [R(3)], ("Clone",)),
     # fused layers
-    Case("linear", lambda x, w, b: _layers().Linear.apply(x, w, b), [R(4, 3), R(2, 3), R(2)], ("Linear",)),
-    Case("linear_no_bias_3d", lambda x, w: _layers().Linear.apply(x, w), [R(2, 4, 3), R(5, 3)], ("Linear",)),
+    Case("linear", lambda x, w, b: _nnf().linear(x, w, b), [R(4, 3), R(2, 3), R(2)], ("Addmm",)),
+    Case("linear_no_bias_3d", lambda x, w: _nnf().linear(x, w), [R(2, 4, 3), R(5, 3)], ("MatMul",)),
     Case("mse_loss", lambda a, b: _layers().MSELoss.apply(a, b), [R(3, 2), R(3, 2)], ("MSELoss",)),
     Case("mse_loss_sum", lambda a, b: _layers().MSELoss.apply(a, b, reduction="sum"), [R(4), R(4)],
          ("MSELoss",)),

@@ -598,3 +598,33 @@ def test_rng_state_round_trip():
     a = ag.randn(3)
     ag.set_rng_state(state)
     assert ag.randn(3).equal(a)
+
+
+def test_the_engine_reads_in_one_sitting():
+    """The reference backward pass stays short: the file ≤ 200 lines, no function over 60."""
+    import ast
+    import inspect
+    from autogradkit.autograd import engine
+    source = inspect.getsource(engine)
+    assert len(source.splitlines()) <= 200
+    long = [(f.name, f.end_lineno - f.lineno + 1) for f in ast.walk(ast.parse(source))
+            if isinstance(f, ast.FunctionDef) and f.end_lineno - f.lineno + 1 > 60]
+    assert not long, f"functions over 60 lines in engine.py: {long}"
+
+
+def test_recording_has_one_path():
+    """Every op records through Op.apply: the op modules define no apply of their own. (In fast
+    mode, autogradkit/fast.py installs shortcuts from outside; they are its, and only its.)"""
+    import importlib
+    import inspect
+    import pkgutil
+    from autogradkit import ops
+    from autogradkit.autograd.node import Op
+    for info in pkgutil.iter_modules(ops.__path__):
+        module = importlib.import_module(f"autogradkit.ops.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Op) and cls is not Op and "apply" in vars(cls):
+                assert not ag.REFERENCE_MODE, f"{cls.__name__} defines its own apply"
+                assert vars(cls)["apply"].__func__.__module__ == "autogradkit.fast", cls
+    assert vars(Op)["apply"].__func__.__module__ == (
+        "autogradkit.autograd.node" if ag.REFERENCE_MODE else "autogradkit.fast")

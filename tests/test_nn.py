@@ -677,3 +677,26 @@ def test_cross_entropy_graph_matches_pytorchs():
     loss.backward()
     tloss.backward()
     np.testing.assert_allclose(z.grad.numpy(), tz.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("bias_shape", [(4,), (1, 4), (5, 4), ()])
+@pytest.mark.parametrize("x_shape", [(5, 3), (2, 5, 3)])
+def test_linear_records_like_torch_for_every_bias_shape(bias_shape, x_shape):
+    """F.linear accepts any bias that broadcasts, as PyTorch does, with PyTorch's graph names."""
+    torch = pytest.importorskip("torch")
+    if len(x_shape) == 3 and bias_shape == (5, 4):
+        bias_shape = (1, 5, 4)[1:]
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s) for s in (x_shape, (4, 3), bias_shape)]
+    results = []
+    for lib in (ag, torch):
+        x, w, b = (lib.tensor(a, requires_grad=True) for a in arrays)
+        y = lib.nn.functional.linear(x, w, b)
+        (y * y).sum().backward()
+        names = [y.grad_fn.name()] + [n.name() if n is not None else None
+                                      for n, _ in y.grad_fn.next_functions]
+        results.append((names, [t.grad.detach().numpy() for t in (x, w, b)]))
+    (names, grads), (torch_names, torch_grads) = results
+    assert names[0] == torch_names[0]
+    for g, tg in zip(grads, torch_grads):
+        np.testing.assert_allclose(g, tg, rtol=1e-12, atol=1e-12)

@@ -223,6 +223,7 @@ CASES = [
     Case("view", lambda a: a.view(4, 3) * 2, [normal(3, 4)]),
     Case("view_as", lambda a, b: a.view_as(b) + b, [normal(3, 4), normal(12)]),
     Case("transpose", lambda a: a.transpose(0, 1), [normal(3, 4)]),
+    Case("t_matrix", lambda a: a.t() * a.t(), [normal(3, 4)]),
     Case("transpose_neg", lambda a: ag.transpose(a, -1, 0), [normal(2, 3, 4)]),
     Case("permute", lambda a: a.permute(2, 0, 1), [normal(2, 3, 4)]),
     Case("permute_tuple", lambda a: ag.permute(a, (1, -1, 0)), [normal(2, 3, 4)]),

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import weakref
 
-from .grad_mode import no_grad
-from . import node as _node
+from ..tensor_base import TensorBase
+from .grad_mode import GradMode, no_grad
 from .node import Node, _released_error, _inplace_error
 
 
@@ -52,25 +52,23 @@ class CustomNode(Node):
     """The graph node of a custom ``Function`` (named ``<ClassName>Backward``)."""
 
     __slots__ = ("_fn", "ctx", "_saved", "_versions", "_out", "_out_vc", "_needs", "_in_meta",
-                 "_hooks", "_retain", "_name")
+                 "_hooks", "_retain", "_name", "_make")
     formula = "user-defined backward"
     save = "custom"
 
     def _unpack_saved(self):
-        Tensor = _node.Tensor
         if self._saved is None:                 # freed by a backward without retain_graph
             raise _released_error(self)
         values = []
         for i, (x, v) in enumerate(zip(self._saved, self._versions)):
-            if isinstance(x, Tensor):
+            if isinstance(x, TensorBase):
                 if x._version != v:
                     raise _inplace_error(self, f"saved tensor {i}", x, v)
             values.append(x)
         return tuple(values)
 
     def _run_backward(self, F, grad, create_graph):
-        Tensor = _node.Tensor
-        g = grad if isinstance(grad, Tensor) else Tensor._make(grad)
+        g = grad if isinstance(grad, TensorBase) else self._make(grad)
         result = self._fn.backward(self.ctx, g)
         if not isinstance(result, tuple):
             result = (result,)
@@ -83,7 +81,7 @@ class CustomNode(Node):
             if r is None or meta is None:
                 out.append(None)
                 continue
-            if not isinstance(r, Tensor):
+            if not isinstance(r, TensorBase):
                 raise TypeError(f"{self._fn.__name__}.backward: gradient {k} is a "
                                 f"{type(r).__name__}, expected a Tensor or None")
             if tuple(r._data.shape) != meta[0]:
@@ -92,6 +90,9 @@ class CustomNode(Node):
                     f"{tuple(r._data.shape)} for input {k}, which has shape {meta[0]}")
             out.append(r if create_graph else r._data)
         return out
+
+    def _release(self):
+        self._saved = self._out = None
 
     @property
     def saved_tensors(self):
@@ -112,28 +113,27 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        from .grad_mode import GradMode
-        Tensor = _node.Tensor
         node = CustomNode()
         node._fn, node._name = cls, f"{cls.__name__}Backward"
         node._hooks = node._retain = None
         ctx = FunctionCtx(node)
         node.ctx = ctx
-        node._needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        node._needs = tuple(isinstance(a, TensorBase) and a._requires_grad for a in args)
         with no_grad():
             out = cls.forward(ctx, *args)
-        if not isinstance(out, Tensor):
+        if not isinstance(out, TensorBase):
             raise TypeError(f"{cls.__name__}.forward must return a single Tensor, got "
                             f"{type(out).__name__}")
         if not (GradMode.enabled and any(node._needs)):
             return out
         if out._grad_fn is not None or out._requires_grad or any(out is a for a in args):
-            out = Tensor._make(out._data)
+            out = out._make(out._data)
         node._next = tuple((a._grad_fn or a._accumulator()) if need else None
                            for a, need in zip(args, node._needs))
-        node._in_meta = tuple((tuple(a._data.shape), a._data.dtype) if isinstance(a, Tensor) else None
+        node._in_meta = tuple((tuple(a._data.shape), a._data.dtype) if isinstance(a, TensorBase) else None
                               for a in args)
         node._saved = tuple(ctx._to_save)
-        node._versions = tuple(x._version if isinstance(x, Tensor) else None for x in node._saved)
-        result = Tensor._make(out._data, node, True)
+        node._versions = tuple(x._version if isinstance(x, TensorBase) else None for x in node._saved)
+        node._make = out._make
+        result = out._make(out._data, node, True)
         return result

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import node as _node
+from ..backend import array_module
+from ..tensor_base import TensorBase
 from .engine import run_backward
-
-
-_ndarray, _np_array = np.ndarray, np.array
 
 
 def _seq(x):
@@ -20,10 +18,9 @@ def _seq(x):
 
 def _seed(outputs, grad_outputs, create_graph, who):
     """The gradient each output starts with: given, or 1 for a one-element output."""
-    Tensor = _node.Tensor
     seeds = []
     for k, (out, g) in enumerate(zip(outputs, grad_outputs)):
-        if not isinstance(out, Tensor):
+        if not isinstance(out, TensorBase):
             raise TypeError(f"{who}: outputs must be tensors, got {type(out).__name__}")
         if not out._requires_grad:
             raise RuntimeError(
@@ -37,9 +34,10 @@ def _seed(outputs, grad_outputs, create_graph, who):
                     f"output has shape {tuple(out._data.shape)}. Reduce it to a number first (e.g. "
                     "y.sum().backward()), or pass gradient= a tensor of the output's shape "
                     "(e.g. ones_like(y)) — it is the ḡ = ∂L/∂y that backward starts from.")
-            g = Tensor._make(_ones_like(out._data))
-        elif not isinstance(g, Tensor):
-            g = Tensor._make(_ones_like(out._data) * g) if isinstance(g, (int, float)) else Tensor(g)
+            g = out._make(ones_like(out._data))
+        elif not isinstance(g, TensorBase):
+            g = out._make(ones_like(out._data) * g) if isinstance(g, (int, float)) else \
+                out._make(np.asarray(g))
         if tuple(g._data.shape) != tuple(out._data.shape):
             raise RuntimeError(
                 f"{who}: the gradient given for output {k} has shape {tuple(g._data.shape)}, but the "
@@ -52,11 +50,8 @@ def _seed(outputs, grad_outputs, create_graph, who):
     return seeds
 
 
-def _ones_like(a):
-    if a.__class__ is _ndarray:             # (np.ones is a Python function: three times slower)
-        one = _np_array(1, a.dtype)
-        return one if a.ndim == 0 else one.reshape(a.shape)
-    from ..backend import array_module
+def ones_like(a):
+    """ḡ = 1 for every element of ``a`` (the seed of ``loss.backward()``)."""
     return array_module(a).ones(a.shape, dtype=a.dtype)
 
 
@@ -66,12 +61,6 @@ def _root(t):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Add the gradients of ``tensors`` into the ``.grad`` of every leaf they depend on."""
-    fn = getattr(tensors, "_grad_fn", None)
-    if (fn is not None and grad_tensors is None and inputs is None and not create_graph
-            and tensors._data.size == 1):
-        # the everyday call, loss.backward(): seeded with ∂loss/∂loss = 1, nothing to check
-        run_backward([fn], [_ones_like(tensors._data)], bool(retain_graph), False)
-        return
     tensors = _seq(tensors)
     grads = _seq(grad_tensors) if grad_tensors is not None else [None] * len(tensors)
     if len(grads) != len(tensors):
@@ -81,7 +70,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     seeds = _seed(tensors, grads, create_graph, "backward")
     if inputs is not None:
         inputs = _seq(inputs)
-        got = grad(tensors, inputs, [s if create_graph else _node.Tensor._make(s) for s in seeds],
+        got = grad(tensors, inputs, [s if create_graph else t._make(s) for t, s in zip(tensors, seeds)],
                    retain_graph=retain_graph, create_graph=create_graph, allow_unused=True)
         for t, g in zip(inputs, got):
             if g is not None:
@@ -97,7 +86,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     ``grad_outputs`` plays the role of ḡ for each output (needed when an output is not a single
     number): the result is then the vector-Jacobian product ḡᵀ·J.
     """
-    Tensor = _node.Tensor
     outputs, inputs = _seq(outputs), _seq(inputs)
     grads = _seq(grad_outputs) if grad_outputs is not None else [None] * len(outputs)
     if len(grads) != len(outputs):
@@ -105,7 +93,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if retain_graph is None:
         retain_graph = create_graph
     for k, x in enumerate(inputs):
-        if not isinstance(x, Tensor) or not x._requires_grad:
+        if not isinstance(x, TensorBase) or not x._requires_grad:
             raise RuntimeError(f"grad: input {k} does not require grad; create it with "
                                "requires_grad=True (or call .requires_grad_())")
     seeds = _seed(outputs, grads, create_graph, "grad")
@@ -117,8 +105,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         g = capture[node]
         if g is None:
             if materialize_grads:
-                from ..creation import zeros_like
-                result.append(zeros_like(x))
+                result.append(x._make(array_module(x._data).zeros_like(x._data)))
                 continue
             if not allow_unused:
                 raise RuntimeError(
@@ -126,5 +113,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     "undefined. Pass allow_unused=True to get None for it instead.")
             result.append(None)
         else:
-            result.append(g if isinstance(g, Tensor) else Tensor._make(g))
+            result.append(g if isinstance(g, TensorBase) else x._make(g))
     return tuple(result)

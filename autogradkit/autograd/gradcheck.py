@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import node as _node
+from ..backend import to_device
+from ..tensor_base import TensorBase
+from .functional import grad
 
 
 class GradcheckError(RuntimeError):
@@ -45,15 +47,14 @@ def _outputs(fn, inputs):
 
 def _numeric_jacobians(fn, inputs, eps):
     """J[k][out_index, in_index] by central differences on float64 copies of the inputs."""
-    Tensor = _node.Tensor
     # fresh leaves (so nothing touches the caller's tensors), still requiring grad where the
     # originals do: gradgradcheck's function differentiates inside
-    base = [x.detach().clone().requires_grad_(x.requires_grad) if isinstance(x, Tensor) else x
+    base = [x.detach().clone().requires_grad_(x.requires_grad) if isinstance(x, TensorBase) else x
             for x in inputs]
     outs = _outputs(fn, base)
     jac = []
     for k, x in enumerate(inputs):
-        if not (isinstance(x, Tensor) and x.requires_grad):
+        if not (isinstance(x, TensorBase) and x.requires_grad):
             jac.append(None)
             continue
         data = x._data
@@ -65,7 +66,7 @@ def _numeric_jacobians(fn, inputs, eps):
                 flat = moved.reshape(-1)
                 flat[j] += sign * eps
                 args = list(base)
-                args[k] = Tensor._make(moved).requires_grad_(True)
+                args[k] = x._make(moved).requires_grad_(True)
                 cols.append([_np(o._data).astype(np.float64).reshape(-1) for o in _outputs(fn, args)])
             for o, (plus, minus) in enumerate(zip(*cols)):
                 per_out[o][:, j] = (plus - minus) / (2 * eps)
@@ -74,15 +75,12 @@ def _numeric_jacobians(fn, inputs, eps):
 
 
 def _np(a):
-    from ..backend import to_device
     return to_device(a, "cpu")
 
 
 def _analytic_jacobians(fn, inputs):
-    Tensor = _node.Tensor
-    from .functional import grad
     outs = _outputs(fn, inputs)
-    diff = [(k, x) for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    diff = [(k, x) for k, x in enumerate(inputs) if isinstance(x, TensorBase) and x.requires_grad]
     jac = {k: [np.zeros((o._data.size, x._data.size)) for o in outs] for k, x in diff}
     for o, out in enumerate(outs):
         if not out.requires_grad:
@@ -90,7 +88,7 @@ def _analytic_jacobians(fn, inputs):
         for i in range(out._data.size):
             seed = np.zeros(out._data.size, dtype=out._data.dtype)
             seed[i] = 1
-            g = Tensor._make(seed.reshape(out._data.shape)).to(out.device)
+            g = out._make(seed.reshape(out._data.shape)).to(out.device)
             got = grad([out], [x for _, x in diff], [g], retain_graph=True, allow_unused=True)
             for (k, x), gk in zip(diff, got):
                 if gk is not None:
@@ -105,10 +103,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     On a mismatch raises ``GradcheckError`` listing every disagreeing element (or returns False
     with ``raise_exception=False``).
     """
-    Tensor = _node.Tensor
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     for k, x in enumerate(inputs):
-        if isinstance(x, Tensor) and x.requires_grad and x._data.dtype != np.float64:
+        if isinstance(x, TensorBase) and x.requires_grad and x._data.dtype != np.float64:
             raise TypeError(f"gradcheck: input {k} is {x.dtype.name}; use float64 inputs "
                             "(x.double()) — float32 rounding is larger than the differences measured")
     numeric, outs = _numeric_jacobians(fn, inputs, eps)
@@ -142,15 +139,13 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
 
     The function checked is ``(inputs, ḡ) -> ḡᵀ·J``, differentiated with respect to both.
     """
-    Tensor = _node.Tensor
-    from .functional import grad
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-    diff_idx = [k for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    diff_idx = [k for k, x in enumerate(inputs) if isinstance(x, TensorBase) and x.requires_grad]
     outs = _outputs(fn, inputs)
     if grad_outputs is None:
         rng = np.random.default_rng(0)
-        grad_outputs = [Tensor(rng.standard_normal(o._data.shape), dtype=np.float64,
-                               requires_grad=True).to(o.device) for o in outs]
+        grad_outputs = [o._make(rng.standard_normal(o._data.shape)).to(o.device).requires_grad_()
+                        for o in outs]
     n = len(inputs)
 
     def first_derivative(*args):

@@ -1,27 +1,23 @@
-"""The ``F`` that every backward rule receives: the same functions on arrays or on tensors.
+"""The ``math`` that every backward rule receives: the same functions on arrays or on tensors.
 
-Rules are written once, e.g. ``return grad * F.cos(x)``. On the fast path ``F`` is ``ArrayMath``
+Rules are written once, e.g. ``return grad * math.cos(x)``. Usually ``math`` is ``ArrayMath``
 (numpy or CuPy, whichever holds the gradient) and nothing is recorded. With
-``create_graph=True`` ``F`` is ``TENSOR_MATH`` and every step of the rule is itself a recorded op,
-so the gradient can be differentiated again (Hessian-vector products, gradient penalties).
+``create_graph=True`` it is tensor math (``ops/tensor_math.py``) and every step of the rule is
+itself a recorded op, so the gradient can be differentiated again (Hessian-vector products).
 
 Arithmetic (``+ - * / @``), indexing, ``.reshape``, ``.swapaxes`` and ``.sum(axis=, keepdims=)`` mean
-the same on arrays and tensors, so rules use them directly; only functions go through ``F``.
+the same on arrays and tensors, so rules use them directly; only functions go through ``math``.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-
-def sign_of(xp, x):
-    """−1, 0 or 1, and 0 for NaN (PyTorch's sign; numpy's gives NaN)."""
-    s = xp.sign(x)
-    return s if s.dtype.kind not in "fc" else xp.where(s == s, s, 0)
+from ..backend import array_module, sign_of, to_device
+from ..tensor_base import TensorBase
 
 
-def _reduced_axes(shape_from, shape_to):
+def reduced_axes(shape_from, shape_to):
     """Axes to sum so that a gradient of ``shape_from`` goes back to a broadcast operand's ``shape_to``."""
     lead = len(shape_from) - len(shape_to)
     if lead < 0:
@@ -56,7 +52,7 @@ class ArrayMath:
 
     def sum_to(self, g, shape):
         """Sum a broadcast gradient back to ``shape`` — the one place unbroadcasting happens."""
-        axes, lead = _reduced_axes(g.shape, shape)
+        axes, lead = reduced_axes(g.shape, shape)
         if axes:
             g = g.sum(axis=axes, keepdims=True)
         return g.reshape(shape) if lead else g
@@ -104,102 +100,23 @@ class ArrayMath:
         return z
 
     def to(self, g, dtype, device):
-        from ..backend import to_device
         return to_device(g, device).astype(dtype, copy=False)
 
 
-class TensorMath:
-    """Backward math on tensors: every step is recorded (used when ``create_graph=True``)."""
-
-    def exp(self, x):
-        from .. import functional as Fn
-        return Fn.exp(x) if _is_tensor(x) else math.exp(x)
-
-    def log(self, x):
-        from .. import functional as Fn
-        return Fn.log(x) if _is_tensor(x) else math.log(x)
-
-    def sqrt(self, x):
-        from .. import functional as Fn
-        return Fn.sqrt(x)
-
-    def sin(self, x):
-        from .. import functional as Fn
-        return Fn.sin(x)
-
-    def cos(self, x):
-        from .. import functional as Fn
-        return Fn.cos(x)
-
-    def tanh(self, x):
-        from .. import functional as Fn
-        return Fn.tanh(x)
-
-    def sign(self, x):
-        from .. import functional as Fn
-        return Fn.sign(x)
-
-    def sigmoid(self, x):
-        from .. import functional as Fn
-        return Fn.sigmoid(x)
-
-    def where(self, cond, a, b):
-        from .. import functional as Fn
-        return Fn.where(cond, a, b)
-
-    def expand(self, g, shape):
-        return g.expand(shape)
-
-    def zeros_like(self, g):
-        from ..creation import zeros_like
-        return zeros_like(g)
-
-    def nonzero(self, x):
-        return x != 0
-
-    def mm(self, a, b):
-        return a @ b
-
-    def sum_rows(self, g):
-        return g.sum(dim=0)
-
-    def sum_to(self, g, shape):
-        axes, lead = _reduced_axes(g.shape, shape)
-        if axes:
-            g = g.sum(dim=axes, keepdim=True)
-        return g.reshape(shape) if lead else g
-
-    def cast(self, g, dtype):
-        return g.to(dtype=dtype)
-
-    def permute(self, g, axes):
-        return g.permute(*axes)
-
-    def index_add(self, shape, key, g, accumulate):
-        from ..ops.indexing import IndexAdd
-        return IndexAdd.apply(g, shape=shape, key=key, accumulate=accumulate)
-
-    def to(self, g, dtype, device):
-        return g.to(device=device, dtype=dtype)
-
-
-def _is_tensor(x):
-    from ..tensor import Tensor
-    return isinstance(x, Tensor)
-
-
 NUMPY_MATH = ArrayMath(np)
-TENSOR_MATH = TensorMath()
 _gpu_math = None
 
 
-def math_for(array):
-    """The ``ArrayMath`` for the device that holds ``array``."""
-    if type(array) is np.ndarray:
+def math_for(grad):
+    """The math a rule runs on for this gradient: the ``ArrayMath`` of the device that holds an
+    array; for a tensor (``create_graph=True``) the tensor's own ``_math``, whose every step is a
+    recorded op (``ops/tensor_math.py``)."""
+    if type(grad) is np.ndarray:
         return NUMPY_MATH
+    if isinstance(grad, TensorBase):
+        return grad._math
     global _gpu_math
-    from ..backend import array_module
-    xp = array_module(array)
+    xp = array_module(grad)
     if _gpu_math is None or _gpu_math.xp is not xp:
         _gpu_math = ArrayMath(xp)
     return _gpu_math

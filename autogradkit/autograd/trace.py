@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..tensor_base import TensorBase
 
 _active = None
 
@@ -24,15 +27,13 @@ def active():
     return _active
 
 
-def _copy(x):
+def _copy(x, make):
+    """A tensor holding a copy of ``x`` (an array, or a tensor with create_graph)."""
     if x is None:
         return None
-    from ..tensor import Tensor
-    if isinstance(x, Tensor):
+    if isinstance(x, TensorBase):
         return x.detach().clone()
-    if isinstance(x, np.generic):               # numpy turns 0-d results into scalars
-        x = np.asarray(x)
-    return Tensor._make(x.copy())
+    return make(np.asarray(x) if isinstance(x, np.generic) else x.copy())
 
 
 @dataclass
@@ -88,14 +89,20 @@ class BackwardTrace:
     def accumulations(self):
         return [e for e in self.events if isinstance(e, Accumulate)]
 
+    # The engine calls these as it goes; each node's ``_make`` wraps the copies as tensors.
     def step(self, node, grad, grads):
-        self.events.append(Step(len(self.events), node, _copy(grad), tuple(_copy(g) for g in grads)))
+        make = node._make
+        self.events.append(Step(len(self.events), node, _copy(grad, make),
+                                tuple(_copy(g, make) for g in grads)))
 
     def sum(self, node, before, incoming, after):
-        self.events.append(Sum(len(self.events), node, _copy(before), _copy(incoming), _copy(after)))
+        make = node._make
+        self.events.append(Sum(len(self.events), node, _copy(before, make),
+                               _copy(incoming, make), _copy(after, make)))
 
     def accumulate(self, node, before, incoming, after):
-        self.events.append(Accumulate(len(self.events), node, before, _copy(incoming), _copy(after)))
+        self.events.append(Accumulate(len(self.events), node, before,
+                                      _copy(incoming, node._make), _copy(after, node._make)))
 
     def __len__(self):
         return len(self.events)

@@ -4,6 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as _F
+from ..backend import to_device
+from ..creation import default_generator
+from ..functional import _renamed
 from ..tensor import Tensor
 from ..ops import layers as _L
 
@@ -19,10 +22,32 @@ def log_softmax(x, dim):
 
 
 def linear(x, weight, bias=None):
-    """x Wᵀ + b, one node (``AddmmBackward0``)."""
+    """x Wᵀ + b, recorded as PyTorch records it: ``addmm(bias, x, weight.t())`` for a batch of
+    rows (``AddmmBackward0``, or ``MmBackward0`` without a bias); any other input is flattened to
+    rows and the result viewed back to the input's leading shape."""
+    if not (isinstance(x, Tensor) and isinstance(weight, Tensor)):
+        raise TypeError(f"linear: expected tensors, got input {type(x).__name__} and weight "
+                        f"{type(weight).__name__}")
+    if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[-1]:
+        raise ValueError(
+            f"linear: the input's last dimension must equal in_features; got input of shape "
+            f"{tuple(x.shape)} and weight of shape {tuple(weight.shape)} (out_features, "
+            f"in_features = {weight.shape[-1] if weight.ndim else '?'})")
+    if x.ndim == 2:
+        return _linear_rows(x, weight, bias)
+    if bias is not None and not (bias.ndim == 1 or (bias.ndim == 2 and bias.shape[0] == 1)):
+        return _F.matmul(x, weight.t()) + bias      # a bias that broadcasts over the batch axes
+    out = _linear_rows(x.reshape(-1, x.shape[-1]), weight, bias)
+    out = out.reshape(*x.shape[:-1], weight.shape[0])
+    if bias is None:                                       # PyTorch's names for these views
+        out = _renamed(out, "SqueezeBackward4" if x.ndim == 1 else "UnsafeViewBackward0")
+    return out
+
+
+def _linear_rows(x, weight, bias):
     if bias is None:
-        return _L.Linear.apply(x, weight)
-    return _L.Linear.apply(x, weight, bias)
+        return _F.matmul(x, weight.t())
+    return _L.Addmm.apply(bias, x, weight.t())
 
 
 def dropout(x, p=0.5, training=True, generator=None):
@@ -33,7 +58,6 @@ def dropout(x, p=0.5, training=True, generator=None):
         return x
     if p == 1:
         return x * 0
-    from ..creation import default_generator
     g = generator if generator is not None else default_generator()
     keep = g.random(tuple(x.shape)) >= p
     mask = Tensor(keep.astype(x._data.dtype) / (1 - p), device=x.device)
@@ -57,7 +81,7 @@ def _check_reduction(reduction, op):
 
 def mse_loss(input, target, reduction="mean"):
     """mean((input − target)²), one node (``MseLossBackward0``; it checks ``reduction``)."""
-    return _L.MSELoss.apply(input, target, reduction)
+    return _L.MSELoss.apply(input, target, reduction=reduction)
 
 
 def l1_loss(input, target, reduction="mean"):
@@ -83,7 +107,6 @@ def nll_loss(log_probs, target, reduction="mean"):
                          f"{int(t.min())} to {int(t.max())}")
     _check_reduction(reduction, "nll_loss")
     if type(t) is not type(log_probs._data):
-        from ..backend import to_device
         t = to_device(t, log_probs.device)
     return _L.NLLLoss.apply(log_probs, target=t.astype(np.int64, copy=False), reduction=reduction)
 

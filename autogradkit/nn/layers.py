@@ -9,9 +9,6 @@ from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
-from ..ops.layers import Linear as _LinearOp
-
-_linear = _LinearOp.apply
 
 
 class Linear(Module):
@@ -36,7 +33,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        return _linear(x, self.weight, self.bias)         # F.linear, one call shorter
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

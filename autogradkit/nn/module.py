@@ -24,9 +24,7 @@ class Module:
 
     # ---- registration ---------------------------------------------------------------------
     # Registered parameters, submodules and buffers live in their stores (``_parameters`` …),
-    # which define the module, and are mirrored as plain instance attributes so that reading
-    # ``self.weight`` is a dict lookup rather than a call of ``__getattr__`` (half a microsecond
-    # each, several per layer per step). Every way of registering keeps the two in step.
+    # which define the module; reading ``self.weight`` finds it there through ``__getattr__``.
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called; call "
@@ -48,11 +46,11 @@ class Module:
         else:
             for store in (params, mods, bufs):
                 store.pop(name, None)
-            if isinstance(value, Parameter):
-                params[name] = value
-            elif isinstance(value, Module):
-                mods[name] = value
-        object.__setattr__(self, name, value)
+            if isinstance(value, (Parameter, Module)):
+                self.__dict__.pop(name, None)           # (a plain attribute of that name)
+                (params if isinstance(value, Parameter) else mods)[name] = value
+            else:
+                object.__setattr__(self, name, value)     # a plain attribute
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -65,27 +63,36 @@ class Module:
         for store in (self._parameters, self._modules, self._buffers):
             if name in store:
                 del store[name]
-                self.__dict__.pop(name, None)
                 return
         object.__delattr__(self, name)
 
     def register_parameter(self, name, param):
+        self._check_new_name("register_parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None")
         self._parameters[name] = param
-        object.__setattr__(self, name, param)
 
     def register_buffer(self, name, tensor):
+        self._check_new_name("register_buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None")
         self._buffers[name] = tensor
-        object.__setattr__(self, name, tensor)
 
     def add_module(self, name, module):
+        self._check_new_name("add_module", name, self._modules)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None")
         self._modules[name] = module
-        object.__setattr__(self, name, module)
+
+    def _check_new_name(self, op, name, store):
+        """PyTorch's checks: a string without dots, not already another kind of attribute."""
+        if not isinstance(name, str):
+            raise TypeError(f"{op}: the name must be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{op}: the name can't be empty or contain \".\", got {name!r}")
+        if name not in store and hasattr(self, name):
+            raise KeyError(f"{op}: attribute '{name}' already exists; delete it first "
+                           f"(del module.{name}) or pick another name")
 
     # ---- traversal ----------------------------------------------------------------------------
     def named_modules(self, prefix=""):

@@ -9,7 +9,7 @@ import operator
 
 import numpy as np
 
-from ..autograd.math import sign_of
+from ..backend import array_module, sign_of
 from ..autograd.node import Op
 
 _where = np.where
@@ -23,7 +23,7 @@ class Add(Op):
 
     forward = staticmethod(operator.add)     # a + b (the operator itself: no Python frame)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         return g, g
 
 
@@ -34,7 +34,7 @@ class Sub(Op):
 
     forward = staticmethod(operator.sub)     # a - b (the operator itself: no Python frame)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         return g, -g
 
 
@@ -43,11 +43,10 @@ class Mul(Op):
     __slots__ = ()
     _name, op, formula = "MulBackward0", "mul", "∂/∂a = b, ∂/∂b = a"
     save = "inputs"
-    fresh_grads = True
 
     forward = staticmethod(operator.mul)     # a * b (the operator itself: no Python frame)
 
-    def backward(self, F, g, a, b):
+    def backward(self, math, g, a, b):
         na, nb = self._next
         return (g * b if na is not None else None), (g * a if nb is not None else None)
 
@@ -60,7 +59,7 @@ class Div(Op):
 
     forward = staticmethod(operator.truediv)     # a / b (the operator itself: no Python frame)
 
-    def backward(self, F, g, a, b):
+    def backward(self, math, g, a, b):
         na, nb = self._next
         return (g / b if na is not None else None), (-g * a / (b * b) if nb is not None else None)
 
@@ -73,7 +72,7 @@ class Neg(Op):
     def forward(self, x):
         return -x
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         return -g
 
 
@@ -86,10 +85,10 @@ class Pow(Op):
         self.p = p
         return x ** p
 
-    def backward(self, F, g, x):
+    def backward(self, math, g, x):
         p = self.p
         if p == 0:
-            return F.zeros_like(g)
+            return math.zeros_like(g)
         return g * p * x ** (p - 1)
 
 
@@ -101,17 +100,17 @@ class PowTensor(Op):
     def forward(self, a, b):
         return a ** b
 
-    def backward(self, F, g, a, b, out):
+    def backward(self, math, g, a, b, out):
         na, nb = self._next
         # where b = 0 the term b·a^(b−1) is 0 even at a = 0 (not 0·∞ = nan), as in PyTorch
-        ga = F.where(b == 0, 0, g * b * a ** (b - 1)) if na is not None else None
+        ga = math.where(b == 0, 0, g * b * a ** (b - 1)) if na is not None else None
         gb = None
         if nb is not None:
             if isinstance(a, (int, float)):     # a number base (2 ** x); 0 ** b as below
-                safe_a = a if a != 0 else F.where(b >= 0, 1.0, b * 0)
+                safe_a = a if a != 0 else math.where(b >= 0, 1.0, b * 0)
             else:
-                safe_a = F.where((a == 0) & (b >= 0), 1, a)
-            gb = g * out * F.log(safe_a)
+                safe_a = math.where((a == 0) & (b >= 0), 1, a)
+            gb = g * out * math.log(safe_a)
         return ga, gb
 
 
@@ -122,9 +121,9 @@ class Exp(Op):
     save = "output"
 
     def forward(self, x):
-        return _xp(x).exp(x)
+        return array_module(x).exp(x)
 
-    def backward(self, F, g, out):
+    def backward(self, math, g, out):
         return g * out
 
 
@@ -135,9 +134,9 @@ class Log(Op):
     save = "inputs"
 
     def forward(self, x):
-        return _xp(x).log(x)
+        return array_module(x).log(x)
 
-    def backward(self, F, g, x):
+    def backward(self, math, g, x):
         return g / x
 
 
@@ -148,9 +147,9 @@ class Sqrt(Op):
     save = "output"
 
     def forward(self, x):
-        return _xp(x).sqrt(x)
+        return array_module(x).sqrt(x)
 
-    def backward(self, F, g, out):
+    def backward(self, math, g, out):
         return g / (2 * out)
 
 
@@ -160,12 +159,11 @@ class Reciprocal(Op):
     __slots__ = ()
     _name, op, formula = "ReciprocalBackward0", "reciprocal", "∂/∂x = −out²"
     save = "output"
-    fresh_grads = True
 
     def forward(self, x):
         return 1 / x
 
-    def backward(self, F, g, out):
+    def backward(self, math, g, out):
         return -g * (out * out)
 
 
@@ -176,10 +174,10 @@ class Abs(Op):
     save = "inputs"
 
     def forward(self, x):
-        return _xp(x).abs(x)
+        return array_module(x).abs(x)
 
-    def backward(self, F, g, x):
-        return g * F.sign(x)
+    def backward(self, math, g, x):
+        return g * math.sign(x)
 
 
 class Sign(Op):
@@ -188,10 +186,10 @@ class Sign(Op):
     _name, op, formula = "SignBackward0", "sign", "∂/∂x = 0"
 
     def forward(self, x):
-        return sign_of(_xp(x), x)
+        return sign_of(array_module(x), x)
 
-    def backward(self, F, g):
-        return F.zeros_like(g)
+    def backward(self, math, g):
+        return math.zeros_like(g)
 
 
 class Sin(Op):
@@ -201,10 +199,10 @@ class Sin(Op):
     save = "inputs"
 
     def forward(self, x):
-        return _xp(x).sin(x)
+        return array_module(x).sin(x)
 
-    def backward(self, F, g, x):
-        return g * F.cos(x)
+    def backward(self, math, g, x):
+        return g * math.cos(x)
 
 
 class Cos(Op):
@@ -214,10 +212,10 @@ class Cos(Op):
     save = "inputs"
 
     def forward(self, x):
-        return _xp(x).cos(x)
+        return array_module(x).cos(x)
 
-    def backward(self, F, g, x):
-        return -g * F.sin(x)
+    def backward(self, math, g, x):
+        return -g * math.sin(x)
 
 
 class Tanh(Op):
@@ -227,9 +225,9 @@ class Tanh(Op):
     save = "output"
 
     def forward(self, x):
-        return _tanh(x) if x.__class__ is _ndarray else _xp(x).tanh(x)
+        return _tanh(x) if x.__class__ is _ndarray else array_module(x).tanh(x)
 
-    def backward(self, F, g, out):
+    def backward(self, math, g, out):
         return g * (1 - out * out)
 
 
@@ -242,11 +240,11 @@ class Sigmoid(Op):
     save = "output"
 
     def forward(self, x):
-        xp = _xp(x)
+        xp = array_module(x)
         e = xp.exp(-xp.abs(x))                       # in (0, 1]: no overflow
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
-    def backward(self, F, g, out):
+    def backward(self, math, g, out):
         return g * out * (1 - out)
 
 
@@ -255,14 +253,13 @@ class Relu(Op):
     __slots__ = ()
     _name, op, formula = "ReluBackward0", "relu", "∂/∂x = 1 if x > 0 else 0"
     save = "output"
-    fresh_grads = True
 
     def forward(self, x):
-        return _maximum(x, 0) if x.__class__ is _ndarray else _xp(x).maximum(x, 0)
+        return _maximum(x, 0) if x.__class__ is _ndarray else array_module(x).maximum(x, 0)
 
-    def backward(self, F, g, out):
+    def backward(self, math, g, out):
         # out = max(x, 0) is 0 exactly where x ≤ 0; a NaN passes its gradient on, as in PyTorch
-        return g * F.nonzero(out)
+        return g * math.nonzero(out)
 
 
 class Clamp(Op):
@@ -270,7 +267,7 @@ class Clamp(Op):
     _name, op, formula = "ClampBackward1", "clamp", "∂/∂x = 1 if lo ≤ x ≤ hi else 0"
 
     def forward(self, x, lo=None, hi=None):
-        xp = _xp(x)
+        xp = array_module(x)
         out = x
         mask = True
         if lo is not None:
@@ -282,7 +279,7 @@ class Clamp(Op):
         self.mask = mask
         return out.astype(x.dtype, copy=False)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         return g * self.mask
 
 
@@ -293,9 +290,9 @@ class Maximum(Op):
     save = "inputs"
 
     def forward(self, a, b):
-        return _xp(a).maximum(a, b)
+        return array_module(a).maximum(a, b)
 
-    def backward(self, F, g, a, b):
+    def backward(self, math, g, a, b):
         # written as "unless the other is larger", so a NaN (never compares) gets ḡ, as in PyTorch
         half = (a == b) * 0.5
         return g * (~(a < b) - half), g * (~(a > b) - half)
@@ -308,9 +305,9 @@ class Minimum(Op):
     save = "inputs"
 
     def forward(self, a, b):
-        return _xp(a).minimum(a, b)
+        return array_module(a).minimum(a, b)
 
-    def backward(self, F, g, a, b):
+    def backward(self, math, g, a, b):
         half = (a == b) * 0.5
         return g * (~(a > b) - half), g * (~(a < b) - half)
 
@@ -321,16 +318,9 @@ class Where(Op):
 
     def forward(self, cond, a, b):
         self.cond = cond
-        return _xp(cond).where(cond, a, b)
+        return array_module(cond).where(cond, a, b)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         cond = self.cond
-        return None, F.where(cond, g, 0), F.where(cond, 0, g)
+        return None, math.where(cond, g, 0), math.where(cond, 0, g)
 
-
-def _xp(x):
-    """The array module of ``x`` (numpy, or CuPy for GPU arrays)."""
-    if type(x) is np.ndarray:
-        return np
-    from ..backend import array_module
-    return array_module(x)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.node import Op
-from .elementwise import _xp
+from ..backend import array_module, device_of
+from ..tensor_base import TensorBase
 
 
 _BASIC = (int, np.integer, slice, type(None), type(Ellipsis))
@@ -22,12 +23,11 @@ def normalize_key(key, like):
     Returns the key and what kind of indexing it is: "basic" (ints, slices: a view),
     "mask" (boolean arrays) or "advanced" (integer arrays: picks may repeat).
     """
-    from ..tensor import Tensor
-    xp = _xp(like)
+    xp = array_module(like)
     parts = key if isinstance(key, tuple) else (key,)
     out, kind = [], "basic"
     for k in parts:
-        if isinstance(k, Tensor):
+        if isinstance(k, TensorBase):
             if k._data.__class__ is not like.__class__ and type(k._data) is not np.ndarray:
                 raise RuntimeError(f"index: the index tensor is on {k.device} but the indexed tensor "
                                    f"is on {_device_name(like)}; move the index with .to()")
@@ -49,7 +49,6 @@ def normalize_key(key, like):
 
 
 def _device_name(array):
-    from ..backend import device_of
     return device_of(array)
 
 
@@ -77,8 +76,8 @@ class GetItem(Op):
         except IndexError as exc:
             raise IndexError(f"index: {exc} (indexing a tensor of shape {tuple(x.shape)})") from None
 
-    def backward(self, F, g):
-        return F.index_add(self.in_shape, self.key, g, self.accumulate)
+    def backward(self, math, g):
+        return math.index_add(self.in_shape, self.key, g, self.accumulate)
 
 
 class IndexAdd(Op):
@@ -88,12 +87,12 @@ class IndexAdd(Op):
 
     def forward(self, g, shape, key, accumulate):
         self.key = key
-        z = _xp(g).zeros(shape, dtype=g.dtype)
+        z = array_module(g).zeros(shape, dtype=g.dtype)
         if accumulate:
-            _xp(g).add.at(z, key, g)
+            array_module(g).add.at(z, key, g)
         else:
             z[key] = g
         return z
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         return g[self.key]

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.grad_mode import GradMode
-from ..tensor import Tensor
-from .elementwise import _xp
+from ..backend import array_module, to_device
+from ..tensor_base import TensorBase
+from .indexing import normalize_key
 
 _UFUNC = {"add_": "add", "sub_": "subtract", "mul_": "multiply", "div_": "true_divide"}
 _OUT_OF_PLACE = {"add_": lambda a, b: a + b, "sub_": lambda a, b: a - b,
@@ -29,7 +30,7 @@ def _check_leaf(t, op):
 
 
 def _tracking(t, other):
-    return GradMode.enabled and (t._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
+    return GradMode.enabled and (t._requires_grad or (isinstance(other, TensorBase) and other._requires_grad))
 
 
 def _rebase(t, result, op):
@@ -51,16 +52,16 @@ def _rebase(t, result, op):
 
 def inplace(t, op, other, alpha=1):
     _check_leaf(t, op)
-    if isinstance(other, Tensor) and type(other._data) is not type(t._data):
+    if isinstance(other, TensorBase) and type(other._data) is not type(t._data):
         raise RuntimeError(f"{op}: tensors are on different devices ({t.device} and {other.device})")
     if alpha != 1:
         other = other * alpha
     if _tracking(t, other):
-        old = Tensor._make(t._data.copy(), t._grad_fn, t._requires_grad)
+        old = t._make(t._data.copy(), t._grad_fn, t._requires_grad)
         old._accum = t._accum
         return _rebase(t, _OUT_OF_PLACE[op](old, other), op)
-    b = other._data if isinstance(other, Tensor) else other
-    xp = _xp(t._data)
+    b = other._data if isinstance(other, TensorBase) else other
+    xp = array_module(t._data)
     try:
         getattr(xp, _UFUNC[op])(t._data, b, out=t._data, casting="same_kind")
     except (ValueError, TypeError) as exc:
@@ -76,7 +77,7 @@ def inplace(t, op, other, alpha=1):
 
 def fill_(t, value, op):
     _check_leaf(t, op)
-    if isinstance(value, Tensor):
+    if isinstance(value, TensorBase):
         if value._data.size != 1:
             raise ValueError(f"{op}: expects a number or a one-element tensor, got shape "
                              f"{tuple(value._data.shape)}")
@@ -91,15 +92,14 @@ def fill_(t, value, op):
 
 def copy_(t, src):
     _check_leaf(t, "copy_")
-    if not isinstance(src, Tensor):
-        src = Tensor._make(np.asarray(src))
+    if not isinstance(src, TensorBase):
+        src = t._make(np.asarray(src))
     if _tracking(t, src):
         moved = src.to(device=t.device, dtype=t.dtype)
         return _rebase(t, moved.expand(*t._data.shape), "copy_")
-    from ..backend import to_device
     data = to_device(src._data, t.device)
     try:
-        _xp(t._data).copyto(t._data, data, casting="unsafe")
+        array_module(t._data).copyto(t._data, data, casting="unsafe")
     except ValueError as exc:
         raise ValueError(f"copy_: a source of shape {tuple(src._data.shape)} can't be copied into a "
                          f"tensor of shape {tuple(t._data.shape)} ({exc})") from None
@@ -110,26 +110,25 @@ def copy_(t, src):
 def clamp_(t, lo, hi):
     _check_leaf(t, "clamp_")
     if GradMode.enabled and t._requires_grad:
-        old = Tensor._make(t._data.copy(), t._grad_fn, True)
+        old = t._make(t._data.copy(), t._grad_fn, True)
         return _rebase(t, old.clamp(lo, hi), "clamp_")
-    _xp(t._data).clip(t._data, lo, hi, out=t._data)
+    array_module(t._data).clip(t._data, lo, hi, out=t._data)
     t._vc[0] += 1
     return t
 
 
 def setitem_(t, key, value):
     """``t[key] = value``: allowed when no graph is involved."""
-    from .indexing import normalize_key
     if _tracking(t, value):
         raise RuntimeError(
             "index assignment (t[key] = value) on a tensor that is part of a graph is not supported "
             "by autogradkit; build the new tensor out of place (e.g. with where(mask, value, t)), or "
             "do it under no_grad() if no gradient should flow through it.")
-    if isinstance(value, Tensor) and type(value._data) is not type(t._data):
+    if isinstance(value, TensorBase) and type(value._data) is not type(t._data):
         raise RuntimeError(f"index assignment: the value is on {value.device} but the tensor is on "
                            f"{t.device}; move the value with .to({str(t.device)!r})")
     key, _ = normalize_key(key, t._data)
-    v = value._data if isinstance(value, Tensor) else value
+    v = value._data if isinstance(value, TensorBase) else value
     try:
         t._data[key] = v
     except (ValueError, IndexError, TypeError) as exc:

@@ -32,7 +32,7 @@ class MatMul(Op):
             self._name = "BmmBackward0"
         return a @ b
 
-    def backward(self, F, g, a, b):
+    def backward(self, math, g, a, b):
         need_a, need_b = self._next[0] is not None, self._next[1] is not None
         if a.ndim == 1 and b.ndim == 1:                        # dot product: g is a scalar
             return (g * b if need_a else None), (g * a if need_b else None)

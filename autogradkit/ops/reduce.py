@@ -5,12 +5,11 @@ the reduced axes have size 1 again (``keep_shape``), then broadcast to the input
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from ..autograd.node import Op
-from .elementwise import _xp
+from ..backend import array_module
 
 
 def normalize_dims(dim, ndim, op):
@@ -41,9 +40,9 @@ class _Reduction(Op):
         self.keep_shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
         return axes
 
-    def _spread(self, F, g):
+    def _spread(self, math, g):
         """Upstream gradient back to the input's shape (reduced axes broadcast)."""
-        return F.expand(g.reshape(self.keep_shape), self.in_shape)
+        return math.expand(g.reshape(self.keep_shape), self.in_shape)
 
 
 class Sum(_Reduction):
@@ -55,8 +54,8 @@ class Sum(_Reduction):
             self._name = "SumBackward0"
         return x.sum(axis=self._setup(x, dim, keepdim, "sum"), keepdims=keepdim)
 
-    def backward(self, F, g):
-        return self._spread(F, g)
+    def backward(self, math, g):
+        return self._spread(math, g)
 
 
 class Mean(_Reduction):
@@ -73,8 +72,8 @@ class Mean(_Reduction):
         self.n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
         return x.mean(axis=axes, keepdims=keepdim)
 
-    def backward(self, F, g):
-        return self._spread(F, g) / self.n
+    def backward(self, math, g):
+        return self._spread(math, g) / self.n
 
 
 class MaxAll(_Reduction):
@@ -89,7 +88,7 @@ class MaxAll(_Reduction):
         self._setup(x, None, False, self.reducer)
         return getattr(x, self.reducer)()
 
-    def backward(self, F, g, x, out):
+    def backward(self, math, g, x, out):
         mask = x == out
         if out != out:                  # the result is NaN: the NaNs share ḡ, as in PyTorch
             mask = x != x
@@ -110,7 +109,7 @@ class MaxDim(_Reduction):
 
     def forward(self, x, dim, keepdim=False):
         axes = self._setup(x, dim, True, self.op)
-        xp = _xp(x)
+        xp = array_module(x)
         if not axes:            # a 0-d tensor: its one element, at index 0 (as in PyTorch)
             self.indices, self.onehot = xp.zeros((), dtype=np.int64), True
             return x.copy()
@@ -125,7 +124,7 @@ class MaxDim(_Reduction):
         values = xp.take_along_axis(x, idx_k, axis=axis) if x.ndim else x
         return values if keepdim else values.reshape(idx.shape)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         return g.reshape(self.keep_shape) * self.onehot
 
 
@@ -147,10 +146,10 @@ class Var(_Reduction):
         centered = x - x.mean(axis=axes, keepdims=True)
         return (centered * centered).sum(axis=axes, keepdims=keepdim) / self.denom
 
-    def backward(self, F, g, x):
+    def backward(self, math, g, x):
         centered = x - x.mean(axis=self.axes, keepdims=True)
         # n − c = 0 (one element, unbiased): the value is nan, and so is its gradient (not an error)
-        return g.reshape(self.keep_shape) * centered * (2 / self.denom if self.denom else math.inf)
+        return g.reshape(self.keep_shape) * centered * (2 / self.denom if self.denom else np.inf)
 
 
 class Std(Var):
@@ -162,14 +161,14 @@ class Std(Var):
     save = "both"
 
     def forward(self, x, dim=None, correction=1, keepdim=False):
-        xp = _xp(x)
+        xp = array_module(x)
         out = xp.sqrt(super().forward(x, dim, correction, keepdim))
         self.flat = xp.asarray(out == 0, dtype=out.dtype)     # 1 where x is constant
         return out
 
-    def backward(self, F, g, x, out):
+    def backward(self, math, g, x, out):
         # where out = 0 the factor is exactly 0 (not g/0), so second derivatives are 0 there too
-        return super().backward(F, g * (1 - self.flat) / (2 * (out + self.flat)), x)
+        return super().backward(math, g * (1 - self.flat) / (2 * (out + self.flat)), x)
 
 
 class LogSumExp(_Reduction):
@@ -180,14 +179,14 @@ class LogSumExp(_Reduction):
 
     def forward(self, x, dim, keepdim=False):
         axes = self._setup(x, dim, keepdim, "logsumexp")
-        xp = _xp(x)
+        xp = array_module(x)
         m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
         out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
         return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in axes])
 
-    def backward(self, F, g, x, out):
-        return g.reshape(self.keep_shape) * F.exp(x - out.reshape(self.keep_shape))
+    def backward(self, math, g, x, out):
+        return g.reshape(self.keep_shape) * math.exp(x - out.reshape(self.keep_shape))
 
 
 class Softmax(Op):
@@ -198,11 +197,11 @@ class Softmax(Op):
 
     def forward(self, x, dim):
         (self.axis,) = normalize_dims(dim, x.ndim, "softmax") or (0,)
-        xp = _xp(x)
+        xp = array_module(x)
         e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
 
-    def backward(self, F, g, y):
+    def backward(self, math, g, y):
         return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
 
 
@@ -213,9 +212,9 @@ class LogSoftmax(Op):
 
     def forward(self, x, dim):
         (self.axis,) = normalize_dims(dim, x.ndim, "log_softmax") or (0,)
-        xp = _xp(x)
+        xp = array_module(x)
         shifted = x - x.max(axis=self.axis, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
 
-    def backward(self, F, g, y):
-        return g - F.exp(y) * g.sum(axis=self.axis, keepdims=True)
+    def backward(self, math, g, y):
+        return g - math.exp(y) * g.sum(axis=self.axis, keepdims=True)

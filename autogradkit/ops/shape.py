@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.node import Op
-from .elementwise import _xp
+from ..backend import array_module
 from .reduce import normalize_dims
 
 
@@ -40,7 +40,7 @@ class Reshape(Op):
                              f"({x.size} elements) into shape {shape} ({known} elements)")
         return x.reshape(shape)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         return g.reshape(self.in_shape)
 
 
@@ -68,12 +68,21 @@ class Permute(Op):
         self.inverse = tuple(int(i) for i in np.argsort(dims))
         return x.transpose(dims)
 
-    def backward(self, F, g):
-        return F.permute(g, self.inverse)
+    def backward(self, math, g):
+        return math.permute(g, self.inverse)
 
 
 class Transpose(Permute):
     _name, op = "TransposeBackward0", "transpose"
+
+
+class T(Permute):
+    """out = xᵀ, a matrix's transpose (``x.t()``)    x̄ = ḡᵀ"""
+    _name, op, formula = "TBackward0", "t", "x̄ = ḡᵀ"
+    inverse = (1, 0)
+
+    def forward(self, x):
+        return x.T
 
 
 class Expand(Op):
@@ -92,9 +101,9 @@ class Expand(Op):
             if s != 1 and s != full[lead + i]:
                 raise ValueError(f"expand: the tensor's shape {tuple(x.shape)} cannot be expanded to "
                                  f"{shape}: dimension {lead + i} has size {s}, not 1 or {full[lead + i]}")
-        return _xp(x).broadcast_to(x, full)
+        return array_module(x).broadcast_to(x, full)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         return g          # Op sums it back to the input's shape
 
 
@@ -113,9 +122,9 @@ class Cat(Op):
                                  f"tensor 0 has shape {tuple(ref.shape)} and tensor {k} has shape {tuple(a.shape)}")
         self.axis = axis
         self.sizes = [a.shape[axis] for a in arrays]
-        return _xp(ref).concatenate(arrays, axis=axis)
+        return array_module(ref).concatenate(arrays, axis=axis)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         grads, start = [], 0
         lead = (slice(None),) * self.axis
         for n in self.sizes:
@@ -136,8 +145,8 @@ class Stack(Op):
                 raise ValueError(f"stack: all tensors must have the same shape; tensor 0 has shape "
                                  f"{tuple(arrays[0].shape)} and tensor {k} has shape {tuple(a.shape)}")
         (self.axis,) = normalize_dims(dim, arrays[0].ndim + 1, "stack")
-        return _xp(arrays[0]).stack(arrays, axis=self.axis)
+        return array_module(arrays[0]).stack(arrays, axis=self.axis)
 
-    def backward(self, F, g):
+    def backward(self, math, g):
         lead = (slice(None),) * self.axis
         return tuple(g[lead + (k,)] for k in range(len(self._next)))

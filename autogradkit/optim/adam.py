@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import enable_grad, no_grad
+from ..backend import array_module
 from .optimizer import Optimizer
 
 
@@ -30,7 +31,6 @@ class Adam(Optimizer):
     def step(self, closure=None):
         loss = None
         if closure is not None:
-            from ..autograd.grad_mode import enable_grad
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
@@ -83,5 +83,4 @@ class AdamW(Adam):
 
 
 def _xp(a):
-    from ..backend import array_module
     return array_module(a)

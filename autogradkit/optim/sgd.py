@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+from ..autograd.grad_mode import enable_grad
 from .optimizer import Optimizer
 
 
@@ -25,24 +26,11 @@ class SGD(Optimizer):
         # (no no_grad() needed: the update works on the raw arrays, so nothing can be recorded)
         loss = None
         if closure is not None:
-            from ..autograd.grad_mode import enable_grad
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
             lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-            if not (mu or wd or maximize):          # plain SGD, θ ← θ − lr·∇θ: the short loop
-                for p in group["params"]:
-                    grad = p._grad
-                    if grad is not None:
-                        data = p._data
-                        data -= lr * grad._data
-                        vc = p._vcs             # the version counter: changed in place
-                        if vc is None:
-                            p._vcs = [1]
-                        else:
-                            vc[0] += 1
-                continue
             for p in group["params"]:
                 if p._grad is None:
                     continue

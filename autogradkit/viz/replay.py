@@ -73,7 +73,7 @@ def _broadcasts(node, i):
     if _is_elementwise(node):
         return True
     cls = type(node).__name__
-    return (cls == "Linear" and i == 2) or cls == "Expand"
+    return (cls == "Addmm" and i == 0) or cls == "Expand"      # addmm: the bias
 
 
 def _axes_text(axes):

@@ -1,0 +1,630 @@
+"""Every speed shortcut, in one room.
+
+The rest of the package is the reference path: the code a learner reads is the code that runs.
+This module replaces a few of its functions with faster ones that compute exactly the same
+numbers, graph and errors. ``autogradkit/__init__.py`` calls ``install()`` last, unless the
+environment variable ``AUTOGRADKIT_REFERENCE=1`` was set before the import: the package then runs
+on the reference path alone (``autogradkit.REFERENCE_MODE`` says which).
+
+Why they exist: a chain of small ops, or a training step on small arrays, spends almost all of its
+time in Python bookkeeping (recording a node, walking the graph), not in arithmetic. Each
+replacement below says what it replaces and what it skips. ``REPLACED`` maps each name to
+``(reference, replacement)``; ``tests/test_fast_paths.py`` runs both on the same inputs and
+checks they agree, and the suite runs in both modes.
+
+=============================  =====================================  ==============================
+replacement                    replaces                               what it skips
+=============================  =====================================  ==============================
+tree flags (``link``)          (nothing: an addition to recording)    lets backward() skip counting
+``Op.apply``                   ``Op.apply``, the general recording    nothing: it adds tree flags
+``X.apply`` for elementwise    ``Op.apply`` for one tensor, or two    per-input bookkeeping; the
+ops (``UNARY``, ``BINARY``)    tensors/numbers                        shapes are remembered only if
+                                                                      broadcasting happened
+``Tensor.__add__ / __sub__ /   the operators (``_coerce`` and         the coercion and broadcasting
+__mul__``                      ``Op.apply``)                          checks, for two same-shape
+                                                                      tensors or a tensor and a
+                                                                      Python number
+``nn.functional.linear``       ``addmm(bias, x, weight.t())``         two ``Op.apply`` calls (2-D
+                                                                      numpy input of one dtype)
+``Addmm._run_backward``        ``Op._run_backward``                   unpacking and unbroadcasting
+``MSELoss.apply``              ``Op.apply``                           per-input bookkeeping
+``Op._run_backward``           ``Op._run_backward``                   the general unpacking, for
+                                                                      ops saving their output or two
+                                                                      inputs
+``Tensor.backward``            ``autograd.backward`` for              argument checks; on a tree the
+                               ``loss.backward()``                    dependency count; copies of
+                                                                      gradients nothing else holds
+``SGD.step``                   ``SGD.step``                           the momentum/decay branches
+                                                                      when there are none
+``Module.__init__``            ``Module.__init__``: its registries    ``__getattr__`` on every read
+                               (``MirroredRegistry``)                 of ``self.weight``
+=============================  =====================================  ==============================
+
+**Tree flags.** Recording keeps two flags on each op node: ``_consumed``, set when a later op takes
+the node as an input, and ``_tree``, true when every op node below has had one consumer (leaves
+may be shared). Meeting an input already consumed clears ``_tree``; ``_tree`` is the AND of the
+inputs' flags. A root that reaches some node through two consumers necessarily reaches the second
+of them, which saw the node already consumed, so a root that says "tree" really is one. Nodes that
+do not keep the flags (a custom ``Function``'s) read as "consumed, not a tree": always safe.
+On a tree, every op node is ready as soon as its one gradient arrives; leaves are summed and
+written at the end.
+
+**Ownership.** An op whose array rule returns, for each input, a new array nothing else refers to
+declares ``fresh_grads``. The engine may then add later gradients into that array in place, and a
+leaf may keep it as its ``.grad`` without a copy (as PyTorch's AccumulateGrad steals a lone buffer).
+"""
+from __future__ import annotations
+
+import operator
+from collections import OrderedDict
+
+import numpy as np
+
+from .autograd import engine, trace
+from .autograd.grad_mode import GradMode
+from .autograd.math import NUMPY_MATH, math_for
+from .autograd.node import (AccumulateGrad, Node, Op, _device_error, _inplace_error, _op_error,
+                            _op_name, _released_error)
+from .nn import functional as nn_functional
+from .nn.module import Module
+from .ops import elementwise as E, layers as L, shape as S
+from .optim.sgd import SGD
+from .tensor import Tensor
+
+_ndarray, _generic = np.ndarray, np.generic
+_T = S.T
+_new = object.__new__
+_make = Tensor._make
+_asarray = np.asarray
+
+REPLACED = {}       # "Owner.name" -> (reference, replacement), both callable the same way
+UNARY = (E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Abs, E.Sign, E.Sin, E.Cos, E.Tanh, E.Sigmoid,
+         E.Relu)
+BINARY = (E.Add, E.Sub, E.Mul, E.Div)
+FRESH = (E.Mul, E.Reciprocal, E.Relu, L.Addmm, L.MSELoss)    # see "Ownership" above
+# the reference versions that the replacements hand the other cases to
+_reference_apply = Op.apply.__func__
+_reference_run_backward = Op._run_backward
+_reference_linear = nn_functional.linear
+_reference_backward = Tensor.backward
+_reference_sgd_step = SGD.step
+_reference_module_init = Module.__init__
+
+
+def install():
+    """Put every shortcut in place: this function is the one place where they are installed."""
+    if REPLACED:
+        return
+    Node._consumed, Node._tree, Node.fresh_grads = True, False, False     # the safe defaults
+    for cls in FRESH:
+        cls.fresh_grads = True
+    _replace(Op, "apply", classmethod(apply_with_tree_flags))
+    for cls in UNARY:
+        _replace(cls, "apply", classmethod(apply_unary))
+    for cls in BINARY:
+        _replace(cls, "apply", classmethod(apply_binary))
+    _replace(Op, "_run_backward", run_backward_unpacked)
+    for cls, name, forward in ((E.Add, "__add__", operator.add), (E.Sub, "__sub__", operator.sub),
+                               (E.Mul, "__mul__", operator.mul)):
+        _replace(Tensor, name, _operator(cls, Tensor.__dict__[name], forward))
+    _replace(nn_functional, "linear", linear)
+    _replace(L.Addmm, "_run_backward", addmm_run_backward)
+    _replace(L.MSELoss, "apply", classmethod(mse_loss_apply))
+    _replace(Tensor, "backward", backward)
+    _replace(SGD, "step", sgd_step)
+    _replace(Module, "__init__", module_init)
+
+
+def _replace(owner, name, new):
+    label = f"{owner.__name__}.{name}"
+    old = getattr(owner, name)
+    if isinstance(new, classmethod):
+        REPLACED[label] = (old, new.__get__(None, owner))
+    else:
+        REPLACED[label] = (owner.__dict__.get(name, old), new)
+    setattr(owner, name, new)
+
+
+# ---- recording ------------------------------------------------------------------------------
+def link(node, nexts):
+    """Connect ``node`` to its inputs' nodes and keep the tree flags (see the module docstring)."""
+    node._next = nexts
+    tree = True
+    for f in nexts:
+        if f is None or f.__class__ is AccumulateGrad:
+            continue
+        if f._consumed:
+            tree = False
+        else:
+            f._consumed = True
+            tree = tree and f._tree
+    node._tree, node._consumed = tree, False
+
+
+def apply_with_tree_flags(cls, *inputs, **params):
+    """``Op.apply``, then the tree flags on the node it recorded."""
+    result = _reference_apply(cls, *inputs, **params)
+    if result._grad_fn is not None:
+        link(result._grad_fn, result._grad_fn._next)
+    return result
+
+
+def apply_unary(cls, x):
+    """``Op.apply`` for an elementwise op on one tensor: its gradient has the input's shape."""
+    node = _new(cls)
+    try:
+        data = x._data
+    except AttributeError:
+        raise TypeError(f"{_op_name(cls)}: expected a Tensor, got {type(x).__name__}; wrap "
+                        "numbers with autogradkit.tensor(...)") from None
+    try:
+        out = node.forward(data)
+    except (ValueError, TypeError) as exc:
+        raise _op_error(cls, (x,), exc) from exc
+    if out.__class__ is not _ndarray and isinstance(out, _generic):
+        out = _asarray(out)
+    if not (x._requires_grad and GradMode.enabled):
+        return _make(out)
+    f = x._grad_fn
+    if f is None:                           # a leaf
+        node._next, node._tree = (x._accum or x._accumulator(),), True
+    else:                                   # link(), written out for the commonest case
+        node._next = (f,)
+        if f._consumed:
+            node._tree = False
+        else:
+            f._consumed, node._tree = True, f._tree
+    node._consumed = False
+    node._in_meta = None
+    node._make = _make
+    result = _make(out, node, True)
+    save = cls.save
+    if save is not None:
+        if save != "output":
+            node._saved = (x,)
+            vc = x._vcs
+            node._versions = None if vc is None else (vc[0],)   # None: all at version 0
+        if save != "inputs":
+            node._out = out
+            node._out_vc = result._vcs = [0]    # the output's version counter, made now
+    return result
+
+
+def apply_binary(cls, a, b):
+    """``Op.apply`` for an elementwise op on tensors or numbers (at least one a tensor)."""
+    node = _new(cls)
+    ta = isinstance(a, Tensor)
+    tb = isinstance(b, Tensor)
+    if not (ta or tb):
+        return _reference_apply(cls, a, b)      # (its error: "expected a Tensor")
+    da = a._data if ta else a
+    db = b._data if tb else b
+    if ta and tb and da.__class__ is not db.__class__:
+        raise _device_error(cls, (a, b))
+    try:
+        out = node.forward(da, db)
+    except (ValueError, TypeError) as exc:
+        raise _op_error(cls, (a, b), exc) from exc
+    if out.__class__ is not _ndarray and isinstance(out, _generic):
+        out = _asarray(out)
+    ra = ta and a._requires_grad
+    rb = tb and b._requires_grad
+    if not ((ra or rb) and GradMode.enabled):
+        return _make(out)
+    link(node, ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
+                (b._grad_fn or b._accum or b._accumulator()) if rb else None))
+    # Gradients come back in the output's shape and dtype; remember the inputs' own only when
+    # they differ (broadcasting or type promotion happened), so Op can undo it.
+    if ta and tb:
+        plain = da.shape == db.shape and da.dtype is db.dtype
+    else:                                   # (the other operand may be an array that broadcasts)
+        t = da if ta else db
+        plain = t.dtype is out.dtype and t.shape == out.shape
+    node._in_meta = None if plain else ((da.shape, da.dtype) if ta else None,
+                                        (db.shape, db.dtype) if tb else None)
+    node._make = _make
+    result = _make(out, node, True)
+    if cls.save is not None:
+        node._saved = (a, b)
+        va = a._vcs if ta else None
+        vb = b._vcs if tb else None
+        node._versions = None if va is None and vb is None else (
+            0 if va is None else va[0], 0 if vb is None else vb[0])
+    return result
+
+
+def _operator(cls, general, forward):
+    """``Tensor.__mul__`` & co. Two tensors of one shape, dtype and device, or a float tensor and
+    a Python number, are recorded right here: nothing can broadcast or promote. Anything else
+    goes to the reference operator ``general``. (For ops saving their inputs or nothing.)"""
+    if cls.save not in (None, "inputs") or cls.is_view:
+        raise TypeError(f"_operator: {cls.__name__} saves {cls.save!r}"
+                        f"{' and is a view' if cls.is_view else ''}; this shortcut records only "
+                        "ops that save their inputs or nothing and are not views")
+    saves = cls.save is not None
+
+    def op(a, b):
+        bc = b.__class__
+        if bc is Tensor:
+            da, db = a._data, b._data
+            if not (da.__class__ is db.__class__ and da.dtype is db.dtype and da.shape == db.shape):
+                return general(a, b)
+            rb = b._requires_grad
+        elif (bc is float or bc is int) and a._data.__class__ is _ndarray \
+                and a._data.dtype.kind == "f":
+            da, db, rb = a._data, b, False
+        else:
+            return general(a, b)
+        try:
+            out = forward(da, db)
+        except (ValueError, TypeError) as exc:
+            raise _op_error(cls, (a, b), exc) from exc
+        if out.__class__ is not _ndarray and isinstance(out, _generic):
+            out = _asarray(out)             # (0-d operands give a numpy scalar)
+        ra = a._requires_grad
+        if not ((ra or rb) and GradMode.enabled):
+            return _make(out)
+        node = _new(cls)
+        fa = a._grad_fn if ra else None     # the inputs' op nodes (None: a leaf)
+        fb = b._grad_fn if rb else None
+        node._next = (fa or ((a._accum or a._accumulator()) if ra else None),
+                      fb or ((b._accum or b._accumulator()) if rb else None))
+        tree = True                         # link(), written out
+        if fa is not None:
+            if fa._consumed:
+                tree = False
+            else:
+                fa._consumed, tree = True, fa._tree
+        if fb is not None:
+            if fb._consumed:
+                tree = False
+            else:
+                fb._consumed, tree = True, tree and fb._tree
+        node._tree, node._consumed = tree, False
+        node._in_meta = None
+        node._make = _make
+        if saves:
+            node._saved = (a, b)
+            va, vb = a._vcs, (b._vcs if rb or bc is Tensor else None)
+            node._versions = None if va is None and vb is None else (
+                0 if va is None else va[0], 0 if vb is None else vb[0])
+        return _make(out, node, True)
+
+    op.__name__, op.__qualname__, op.__doc__ = general.__name__, general.__qualname__, general.__doc__
+    return op
+
+
+def linear(x, weight, bias=None):
+    """``nn.functional.linear`` for a 2-D numpy input with a bias, all of one dtype: the same two
+    nodes as ``addmm(bias, x, weight.t())`` (a ``TBackward0`` and an ``AddmmBackward0``), made
+    directly. Every other case goes to the reference."""
+    try:
+        xd, wd, bd = x._data, weight._data, bias._data
+    except AttributeError:
+        return _reference_linear(x, weight, bias)
+    if not (xd.__class__ is _ndarray and wd.__class__ is _ndarray and bd.__class__ is _ndarray
+            and xd.ndim == 2 and wd.ndim == 2 and xd.shape[1] == wd.shape[1]
+            and xd.dtype is wd.dtype and bd.dtype is wd.dtype and bd.shape == wd.shape[:1]):
+        return _reference_linear(x, weight, bias)
+    wtd = wd.T
+    out = xd.dot(wtd)
+    out += bd
+    rx, rw, rb = x._requires_grad, weight._requires_grad, bias._requires_grad
+    if not ((rx or rw or rb) and GradMode.enabled):
+        return _make(out)
+    vw = weight._vcs
+    if vw is None:
+        vw = weight._vcs = [0]
+    t = None
+    if rw:                                  # weight.t(): TBackward0, consumed by the addmm only
+        t = _new(_T)
+        fw = weight._grad_fn
+        if fw is None:                      # link(), written out for a parameter
+            t._next, t._tree = (weight._accum or weight._accumulator(),), True
+        else:
+            link(t, (fw,))
+        t._consumed, t._in_meta, t._make = True, None, _make
+    wt = _new(Tensor)                       # the transposed weight: shares its version counter
+    wt._data, wt._requires_grad, wt._grad_fn, wt._vcs = wtd, rw, t, vw
+    node = _new(L.Addmm)
+    fb = bias._grad_fn if rb else None
+    fx = x._grad_fn if rx else None
+    node._next = (fb or ((bias._accum or bias._accumulator()) if rb else None),
+                  fx or ((x._accum or x._accumulator()) if rx else None), t)
+    tree = t is None or t._tree             # link(), written out (t is consumed here only)
+    for f in (fb, fx):
+        if f is not None:
+            if f._consumed:
+                tree = False
+            else:
+                f._consumed, tree = True, tree and f._tree
+    node._tree, node._consumed = tree, False
+    node._in_meta, node._make = None, _make
+    node._saved = (bias, x, wt)
+    vb, vx = bias._vcs, x._vcs
+    node._versions = (0 if vb is None else vb[0], 0 if vx is None else vx[0], vw[0])
+    return _make(out, node, True)
+
+
+def addmm_run_backward(self, math, grad, create_graph):
+    """``Addmm``'s rule on numpy arrays, the saved tensors unpacked inline."""
+    saved = self._saved
+    if create_graph or saved is None or grad.__class__ is not _ndarray or self._in_meta is not None:
+        return _reference_run_backward(self, math, grad, create_graph)
+    for i, (t, v) in enumerate(zip(saved, self._versions)):
+        vc = t._vcs
+        if vc is not None and vc[0] != v:
+            raise _inplace_error(self, f"input {i}", t, v)
+    nb, nx, nw = self._next
+    x, w = saved[1]._data, saved[2]._data.T
+    return (NUMPY_MATH.sum_rows(grad) if nb is not None else None,
+            grad.dot(w) if nx is not None else None,
+            grad.T.dot(x).T if nw is not None else None)
+
+
+def mse_loss_apply(cls, a, b, reduction="mean"):
+    """``Op.apply`` for the MSE loss of two numpy tensors of one shape and float dtype."""
+    if not (a.__class__ is Tensor and b.__class__ is Tensor and reduction != "none"):
+        return _reference_apply(cls, a, b, reduction=reduction)
+    ad, bd = a._data, b._data
+    if not (ad.__class__ is _ndarray and bd.__class__ is _ndarray and ad.shape == bd.shape
+            and ad.dtype is bd.dtype and ad.dtype.kind == "f"):
+        return _reference_apply(cls, a, b, reduction=reduction)
+    node = _new(cls)
+    out = _asarray(node.forward(ad, bd, reduction=reduction))
+    ra, rb = a._requires_grad, b._requires_grad
+    if not ((ra or rb) and GradMode.enabled):
+        return _make(out)
+    link(node, ((a._grad_fn or a._accum or a._accumulator()) if ra else None,
+                (b._grad_fn or b._accum or b._accumulator()) if rb else None))
+    node._in_meta, node._make = None, _make
+    node._saved = (a, b)
+    va, vb = a._vcs, b._vcs
+    node._versions = None if va is None and vb is None else (
+        0 if va is None else va[0], 0 if vb is None else vb[0])
+    return _make(out, node, True)
+
+
+# ---- replaying --------------------------------------------------------------------------------
+def run_backward_unpacked(self, math, grad, create_graph):
+    """``Op._run_backward`` with the saved values unpacked inline for the commonest ops: those
+    that save their output (exp, tanh, relu …) and binary ops saving both inputs (mul, div …)."""
+    save = self.save
+    if create_graph:
+        return _reference_run_backward(self, math, grad, create_graph)
+    if save is None:
+        grads = self.backward(math, grad)
+    elif save == "output":
+        out = self._out
+        if out is None:
+            raise _released_error(self)
+        if self._out_vc[0] != 0:
+            raise _inplace_error(self, "the output", out, 0, self._out_vc[0])
+        grads = self.backward(math, grad, out)
+    elif save == "inputs" and self._saved is not None and len(self._saved) == 2:
+        a, b = self._saved
+        va, vb = self._versions or (0, 0)
+        if isinstance(a, Tensor):
+            vc = a._vcs
+            if vc is not None and vc[0] != va:
+                raise _inplace_error(self, "input 0", a, va)
+            a = a._data
+        if isinstance(b, Tensor):
+            vc = b._vcs
+            if vc is not None and vc[0] != vb:
+                raise _inplace_error(self, "input 1", b, vb)
+            b = b._data
+        grads = self.backward(math, grad, a, b)
+    else:
+        return _reference_run_backward(self, math, grad, create_graph)
+    if self._in_meta is None:   # recorded knowing the shapes match: nothing to sum back
+        return grads if grads.__class__ is tuple else (grads,)
+    return self._fit_to_inputs(math, grads)
+
+
+def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """``Tensor.backward``: the everyday ``loss.backward()`` goes straight to ``plain_backward``."""
+    fn = self._grad_fn
+    if (fn is not None and gradient is None and inputs is None and not create_graph
+            and self._data.size == 1 and trace.active() is None):
+        data = self._data
+        one = np.array(1, data.dtype) if data.__class__ is _ndarray else None
+        seed = (one if data.ndim == 0 else one.reshape(data.shape)) if one is not None else \
+            engine.math_for(data).xp.ones(data.shape, dtype=data.dtype)
+        plain_backward(fn, seed, bool(retain_graph))
+    else:
+        _reference_backward(self, gradient, retain_graph, create_graph, inputs)
+
+
+def plain_backward(root, seed, retain_graph):
+    """``engine.run_backward`` for one root, without ``capture``, a tracer or ``create_graph``.
+
+    The same Kahn order as the engine (the first input made ready is visited next, the others
+    wait on the stack, the second on top), so every sum is added in the same order, with these
+    savings: on a tree there is no dependency count; a gradient an op made fresh is summed into
+    in place; a leaf keeps a fresh gradient without copying it; a ``TBackward0`` (a Linear
+    layer's ``weight.t()``) runs its rule, ḡᵀ, inline, and ḡᵀ of a fresh ḡ is fresh too. One
+    loop, written out: this is where a training step spends its time.
+    """
+    tree = root._tree
+    deps = None if tree else engine.count_edges([root])
+    pending = {}            # node -> the sum of the gradients it has received so far
+    owned = set()           # nodes whose pending sum is an array nothing else holds
+    ready = [(root, seed)]
+    previous, GradMode.enabled = GradMode.enabled, False
+    try:
+        while ready:
+            node, grad = ready.pop()
+            while node is not None:     # along a chain, go straight on to the next node
+                if grad is not None and node._hooks is not None:
+                    grad = engine.run_hooks(node, grad, False)
+                if node.__class__ is AccumulateGrad:
+                    if grad is not None:
+                        engine.accumulate(node, grad, False, None)
+                    break
+                if grad is None:
+                    grads = (None,) * len(node._next)
+                else:
+                    if node._retain is not None:
+                        engine.retain(node, grad, False)
+                    if grad.__class__ is not _ndarray:
+                        grad = engine.as_array(grad)
+                    if node.__class__ is _T and node._in_meta is None:
+                        grads = (grad.T,)   # a Linear layer's weight.t(): its rule, ḡᵀ, inline
+                    else:
+                        grads = node._run_backward(NUMPY_MATH if grad.__class__ is _ndarray
+                                                   else math_for(grad), grad, False)
+                    if not retain_graph and node.save is not None:
+                        node._saved = node._out = None      # node._release(), written out
+                # send each input its gradient (engine.send); follow the first one made ready
+                follow = follow_grad = others = None
+                fresh = node.fresh_grads
+                if node.__class__ is _T:    # ḡᵀ is as fresh as the ḡ it received
+                    fresh = node in owned and node._hooks is None
+                    owned.discard(node)
+                for nxt, g in zip(node._next, grads):
+                    if nxt is None:
+                        continue
+                    if g is not None and g.__class__ is not _ndarray:
+                        g = engine.as_array(g)
+                    if tree:                # op nodes: one consumer, ready now; leaves: at the end
+                        now = nxt.__class__ is not AccumulateGrad
+                    else:
+                        d = deps[nxt] = deps[nxt] - 1
+                        now = d == 0
+                    if now:
+                        if nxt in pending:
+                            before = pending.pop(nxt)
+                            if g is None:
+                                g, fresh_sum = before, nxt in owned
+                            else:
+                                g, fresh_sum = _add(before, g, nxt in owned), True
+                            owned.discard(nxt)
+                        else:
+                            fresh_sum = fresh
+                        if nxt.__class__ is AccumulateGrad and nxt._hooks is None:
+                            if g is not None:
+                                _to_leaf(nxt, g, fresh_sum)   # a leaf's last gradient: .grad now
+                            continue
+                        if fresh_sum and nxt.__class__ is _T:
+                            owned.add(nxt)          # its ḡᵀ will be fresh too
+                        if follow is None:
+                            follow, follow_grad = nxt, g
+                        elif others is None:
+                            others = [(nxt, g)]
+                        else:
+                            others.append((nxt, g))
+                    elif g is not None:     # more gradients to come: keep the running sum
+                        if nxt not in pending:
+                            pending[nxt] = g
+                            if fresh and g.__class__ is _ndarray:
+                                owned.add(nxt)      # nothing else holds it: ours to add into
+                        elif nxt in owned:  # _add(), written out: ours, so add in place
+                            p = pending[nxt]
+                            p += g
+                        else:
+                            pending[nxt] = engine.as_array(pending[nxt] + g)
+                            owned.add(nxt)
+                if others is not None:
+                    ready.extend(reversed(others))
+                node, grad = follow, follow_grad
+        if tree:
+            for acc, g in pending.items():          # the leaves, in the order first reached
+                fresh_sum = acc in owned
+                if acc._hooks is not None:
+                    g, fresh_sum = engine.run_hooks(acc, g, False), False
+                _to_leaf(acc, g, fresh_sum)
+    finally:
+        GradMode.enabled = previous
+
+
+def _add(before, g, in_place):
+    """The chain rule's sum; into ``before`` itself when nothing else holds it."""
+    if in_place:
+        before += g
+        return before
+    return engine.as_array(before + g)
+
+
+def _to_leaf(acc, g, fresh):
+    """A leaf's ``.grad``: a fresh array is kept as it is; anything else as the engine does."""
+    leaf = acc._variable()
+    if leaf is not None and leaf._grad is None and g.__class__ is _ndarray and fresh:
+        leaf._grad = _make(g)
+    else:
+        engine.accumulate(acc, g, False, None)
+
+
+def sgd_step(self, closure=None):
+    """``SGD.step``: plain SGD, θ ← θ − lr·∇θ, as a short loop; the rest as the reference does."""
+    groups = self.param_groups
+    if closure is not None:
+        return _reference_sgd_step(self, closure)
+    for group in groups:
+        if group["momentum"] or group["weight_decay"] or group["maximize"]:
+            return _reference_sgd_step(self, closure)
+    for group in groups:
+        lr = group["lr"]
+        for p in group["params"]:
+            grad = p._grad
+            if grad is not None:
+                data = p._data
+                data -= lr * grad._data
+                vc = p._vcs             # the version counter: changed in place
+                if vc is None:
+                    p._vcs = [1]
+                else:
+                    vc[0] += 1
+    return None
+
+
+# ---- nn.Module: registered attributes mirrored in the instance dict ---------------------------
+class MirroredRegistry(OrderedDict):
+    """A module's ``_parameters``, ``_modules`` or ``_buffers`` that also keeps each entry as a
+    plain attribute of the module, so reading ``self.weight`` is a dict lookup instead of a call
+    of ``Module.__getattr__`` (a few of those per layer per step). Every way of writing the
+    registry keeps the two in step, ``module._parameters[name] = p`` included."""
+
+    def __init__(self, owner=None):
+        super().__init__()
+        self.owner = owner
+
+    def __setitem__(self, name, value):
+        super().__setitem__(name, value)
+        if self.owner is not None:
+            object.__setattr__(self.owner, name, value)
+
+    def __delitem__(self, name):
+        super().__delitem__(name)
+        if self.owner is not None:
+            self.owner.__dict__.pop(name, None)
+
+    def pop(self, name, *default):
+        if name in self:
+            value = super().pop(name)
+            if self.owner is not None:
+                self.owner.__dict__.pop(name, None)
+            return value
+        return super().pop(name, *default)
+
+    def popitem(self, last=True):
+        name, value = super().popitem(last)
+        if self.owner is not None:
+            self.owner.__dict__.pop(name, None)
+        return name, value
+
+    def clear(self):
+        while self:
+            self.popitem()
+
+    def setdefault(self, name, default=None):
+        if name not in self:
+            self[name] = default
+        return self[name]
+
+
+def module_init(self):
+    """``Module.__init__``, with registries that mirror their entries (``MirroredRegistry``)."""
+    _reference_module_init(self)
+    for store in ("_parameters", "_modules", "_buffers"):
+        object.__setattr__(self, store, MirroredRegistry(self))
