@@ -26,7 +26,9 @@ __mul__``                      ``Op.apply``)                          checks, fo
                                                                       Python number
 ``nn.functional.linear``       ``addmm(bias, x, weight.t())``         two ``Op.apply`` calls (2-D
                                                                       numpy input of one dtype)
-``Addmm._run_backward``        ``Op._run_backward``                   unpacking and unbroadcasting
+``Addmm._run_backward``,       ``Op._run_backward``                   unpacking and unbroadcasting
+``MSELoss._run_backward``,
+``Relu._run_backward``
 ``MSELoss.apply``              ``Op.apply``                           per-input bookkeeping
 ``Op._run_backward``           ``Op._run_backward``                   the general unpacking, for
                                                                       ops saving their output or two
@@ -44,8 +46,9 @@ __mul__``                      ``Op.apply``)                          checks, fo
 the node as an input, and ``_tree``, true when every op node below has had one consumer (leaves
 may be shared). Meeting an input already consumed clears ``_tree``; ``_tree`` is the AND of the
 inputs' flags. A root that reaches some node through two consumers necessarily reaches the second
-of them, which saw the node already consumed, so a root that says "tree" really is one. Nodes that
-do not keep the flags (a custom ``Function``'s) read as "consumed, not a tree": always safe.
+of them, which saw the node already consumed, so a root that says "tree" really is one. The flags
+are two slots of ``Op`` (no per-node dict); a node that no recording here made (a custom
+``Function``'s, or an ``Op`` built by hand) reads as "consumed, not a tree": always safe.
 On a tree, every op node is ready as soon as its one gradient arrives; leaves are summed and
 written at the end.
 
@@ -96,36 +99,43 @@ def install():
     if REPLACED:
         return
     Node._consumed, Node._tree, Node.fresh_grads = True, False, False     # the safe defaults
+    Op.__getattr__ = _unset_flag        # (an Op's flags are slots: a node made elsewhere has none)
     for cls in FRESH:
         cls.fresh_grads = True
-    _replace(Op, "apply", classmethod(apply_with_tree_flags))
-    for cls in UNARY:
-        _replace(cls, "apply", classmethod(apply_unary))
-    for cls in BINARY:
-        _replace(cls, "apply", classmethod(apply_binary))
-    _replace(Op, "_run_backward", run_backward_unpacked)
-    for cls, name, forward in ((E.Add, "__add__", operator.add), (E.Sub, "__sub__", operator.sub),
-                               (E.Mul, "__mul__", operator.mul)):
-        _replace(Tensor, name, _operator(cls, Tensor.__dict__[name], forward))
-    _replace(nn_functional, "linear", linear)
-    _replace(L.Addmm, "_run_backward", addmm_run_backward)
-    _replace(L.MSELoss, "apply", classmethod(mse_loss_apply))
-    _replace(Tensor, "backward", backward)
-    _replace(SGD, "step", sgd_step)
-    _replace(Module, "__init__", module_init)
-
-
-def _replace(owner, name, new):
-    label = f"{owner.__name__}.{name}"
-    old = getattr(owner, name)
-    if isinstance(new, classmethod):
-        REPLACED[label] = (old, new.__get__(None, owner))
-    else:
-        REPLACED[label] = (owner.__dict__.get(name, old), new)
-    setattr(owner, name, new)
+    plan = [(Op, "apply", classmethod(apply_with_tree_flags))]
+    plan += [(cls, "apply", classmethod(apply_unary)) for cls in UNARY]
+    plan += [(cls, "apply", classmethod(apply_binary)) for cls in BINARY]
+    plan += [(Op, "_run_backward", run_backward_unpacked)]
+    plan += [(Tensor, name, _operator(cls, Tensor.__dict__[name], forward))
+             for cls, name, forward in ((E.Add, "__add__", operator.add),
+                                        (E.Sub, "__sub__", operator.sub),
+                                        (E.Mul, "__mul__", operator.mul))]
+    plan += [(nn_functional, "linear", linear), (L.Addmm, "_run_backward", addmm_run_backward),
+             (L.MSELoss, "apply", classmethod(mse_loss_apply)),
+             (L.MSELoss, "_run_backward", mse_run_backward),
+             (E.Relu, "_run_backward", relu_run_backward), (Tensor, "backward", backward),
+             (SGD, "step", sgd_step), (Module, "__init__", module_init)]
+    for owner, name, new in plan:       # every reference is taken before anything is replaced
+        fast_one = new.__get__(None, owner) if isinstance(new, classmethod) else new
+        REPLACED[f"{owner.__name__}.{name}"] = (getattr(owner, name), fast_one)
+    for owner, name, new in plan:
+        setattr(owner, name, new)
 
 
 # ---- recording ------------------------------------------------------------------------------
+def _unset_flag(node, name):
+    """What an Op node's unset slots read as. A node that no recording here made (say, one
+    built by hand) has no tree flags: "consumed, not a tree", the safe answer. The operators
+    below leave ``_make`` unset: their results are always ``Tensor``s."""
+    if name == "_consumed":
+        return True
+    if name == "_tree":
+        return False
+    if name == "_make":
+        return _make
+    raise AttributeError(f"'{type(node).__name__}' object has no attribute '{name}'")
+
+
 def link(node, nexts):
     """Connect ``node`` to its inputs' nodes and keep the tree flags (see the module docstring)."""
     node._next = nexts
@@ -176,7 +186,6 @@ def apply_unary(cls, x):
             f._consumed, node._tree = True, f._tree
     node._consumed = False
     node._in_meta = None
-    node._make = _make
     result = _make(out, node, True)
     save = cls.save
     if save is not None:
@@ -245,15 +254,36 @@ def _operator(cls, general, forward):
 
     def op(a, b):
         bc = b.__class__
-        if bc is Tensor:
-            da, db = a._data, b._data
-            if not (da.__class__ is db.__class__ and da.dtype is db.dtype and da.shape == db.shape):
+        if bc is float or bc is int:        # a tensor and a Python number
+            da = a._data
+            if not (da.__class__ is _ndarray and da.dtype.kind == "f"):
                 return general(a, b)
-            rb = b._requires_grad
-        elif (bc is float or bc is int) and a._data.__class__ is _ndarray \
-                and a._data.dtype.kind == "f":
-            da, db, rb = a._data, b, False
-        else:
+            out = forward(da, b)
+            if out.__class__ is not _ndarray:
+                out = _asarray(out)         # (a 0-d operand gives a numpy scalar)
+            if not (a._requires_grad and GradMode.enabled):
+                return _make(out)
+            node = _new(cls)
+            f = a._grad_fn
+            if f is None:                   # link(), written out
+                node._next, node._tree = (a._accum or a._accumulator(), None), True
+            elif f._consumed:
+                node._next, node._tree = (f, None), False
+            else:
+                f._consumed = True
+                node._next, node._tree = (f, None), f._tree
+            node._consumed, node._in_meta = False, None
+            if saves:
+                node._saved = (a, b)
+                vc = a._vcs
+                node._versions = None if vc is None else (vc[0], 0)
+            t = _new(Tensor)                # Tensor._make(out, node, True), written out
+            t._data, t._requires_grad, t._grad_fn, t._vcs = out, True, node, None
+            return t
+        if bc is not Tensor:
+            return general(a, b)
+        da, db = a._data, b._data           # two tensors of one shape, dtype and device
+        if not (da.__class__ is db.__class__ and da.dtype is db.dtype and da.shape == db.shape):
             return general(a, b)
         try:
             out = forward(da, db)
@@ -261,7 +291,7 @@ def _operator(cls, general, forward):
             raise _op_error(cls, (a, b), exc) from exc
         if out.__class__ is not _ndarray and isinstance(out, _generic):
             out = _asarray(out)             # (0-d operands give a numpy scalar)
-        ra = a._requires_grad
+        ra, rb = a._requires_grad, b._requires_grad
         if not ((ra or rb) and GradMode.enabled):
             return _make(out)
         node = _new(cls)
@@ -280,15 +310,15 @@ def _operator(cls, general, forward):
                 tree = False
             else:
                 fb._consumed, tree = True, tree and fb._tree
-        node._tree, node._consumed = tree, False
-        node._in_meta = None
-        node._make = _make
+        node._tree, node._consumed, node._in_meta = tree, False, None
         if saves:
             node._saved = (a, b)
-            va, vb = a._vcs, (b._vcs if rb or bc is Tensor else None)
+            va, vb = a._vcs, b._vcs
             node._versions = None if va is None and vb is None else (
                 0 if va is None else va[0], 0 if vb is None else vb[0])
-        return _make(out, node, True)
+        t = _new(Tensor)                    # Tensor._make(out, node, True), written out
+        t._data, t._requires_grad, t._grad_fn, t._vcs = out, True, node, None
+        return t
 
     op.__name__, op.__qualname__, op.__doc__ = general.__name__, general.__qualname__, general.__doc__
     return op
@@ -323,8 +353,9 @@ def linear(x, weight, bias=None):
             t._next, t._tree = (weight._accum or weight._accumulator(),), True
         else:
             link(t, (fw,))
-        t._consumed, t._in_meta, t._make = True, None, _make
-    wt = _new(Tensor)                       # the transposed weight: shares its version counter
+        t._consumed, t._in_meta = True, None    # (its one consumer is the addmm below)
+    wt = _new(Tensor)       # the transposed weight: shares its version counter (no _base: the
+                            # rebase check for in-place ops on views cannot meet it)
     wt._data, wt._requires_grad, wt._grad_fn, wt._vcs = wtd, rw, t, vw
     node = _new(L.Addmm)
     fb = bias._grad_fn if rb else None
@@ -332,18 +363,23 @@ def linear(x, weight, bias=None):
     node._next = (fb or ((bias._accum or bias._accumulator()) if rb else None),
                   fx or ((x._accum or x._accumulator()) if rx else None), t)
     tree = t is None or t._tree             # link(), written out (t is consumed here only)
-    for f in (fb, fx):
-        if f is not None:
-            if f._consumed:
-                tree = False
-            else:
-                f._consumed, tree = True, tree and f._tree
-    node._tree, node._consumed = tree, False
-    node._in_meta, node._make = None, _make
+    if fx is not None:
+        if fx._consumed:
+            tree = False
+        else:
+            fx._consumed, tree = True, tree and fx._tree
+    if fb is not None:
+        if fb._consumed:
+            tree = False
+        else:
+            fb._consumed, tree = True, tree and fb._tree
+    node._tree, node._consumed, node._in_meta = tree, False, None
     node._saved = (bias, x, wt)
     vb, vx = bias._vcs, x._vcs
     node._versions = (0 if vb is None else vb[0], 0 if vx is None else vx[0], vw[0])
-    return _make(out, node, True)
+    result = _new(Tensor)                   # Tensor._make(out, node, True), written out
+    result._data, result._requires_grad, result._grad_fn, result._vcs = out, True, node, None
+    return result
 
 
 def addmm_run_backward(self, math, grad, create_graph):
@@ -360,6 +396,31 @@ def addmm_run_backward(self, math, grad, create_graph):
     return (NUMPY_MATH.sum_rows(grad) if nb is not None else None,
             grad.dot(w) if nx is not None else None,
             grad.T.dot(x).T if nw is not None else None)
+
+
+def relu_run_backward(self, math, grad, create_graph):
+    """``Relu``'s rule on a numpy array, its saved output unpacked inline."""
+    out = self._out
+    if create_graph or out is None or grad.__class__ is not _ndarray or self._in_meta is not None:
+        return _reference_run_backward(self, math, grad, create_graph)
+    if self._out_vc[0] != 0:
+        raise _inplace_error(self, "the output", out, 0, self._out_vc[0])
+    return (grad * (out != 0).astype(out.dtype),)       # math.nonzero(out), written out
+
+
+def mse_run_backward(self, math, grad, create_graph):
+    """``MSELoss``'s rule on numpy arrays, its two saved tensors unpacked inline."""
+    saved = self._saved
+    if create_graph or saved is None or grad.__class__ is not _ndarray or self._in_meta is not None:
+        return _reference_run_backward(self, math, grad, create_graph)
+    a, b = saved
+    for i, (t, v) in enumerate(zip(saved, self._versions or (0, 0))):
+        vc = t._vcs
+        if vc is not None and vc[0] != v:
+            raise _inplace_error(self, f"input {i}", t, v)
+    a, b = a._data, b._data
+    ga = (a - b) * (grad * (2.0 / a.size if self.reduction == "mean" else 2.0))
+    return ga, (-ga if self._next[1] is not None else None)
 
 
 def mse_loss_apply(cls, a, b, reduction="mean"):
@@ -448,6 +509,7 @@ def plain_backward(root, seed, retain_graph):
     """
     tree = root._tree
     deps = None if tree else engine.count_edges([root])
+    as_array = engine.as_array
     pending = {}            # node -> the sum of the gradients it has received so far
     owned = set()           # nodes whose pending sum is an array nothing else holds
     ready = [(root, seed)]
@@ -456,6 +518,23 @@ def plain_backward(root, seed, retain_graph):
         while ready:
             node, grad = ready.pop()
             while node is not None:     # along a chain, go straight on to the next node
+                if node.__class__ is _T and tree and node._hooks is None \
+                        and node._retain is None and node._in_meta is None:
+                    nxt = node._next[0]     # a Linear layer's weight.t() on a tree: its rule,
+                    if nxt.__class__ is AccumulateGrad:     # ḡᵀ, into the weight's sum
+                        g = grad.T
+                        if nxt not in pending:
+                            pending[nxt] = g
+                            if node in owned:
+                                owned.add(nxt)      # ḡᵀ of a fresh ḡ is fresh
+                        elif nxt in owned:
+                            p = pending[nxt]
+                            p += g
+                        else:
+                            pending[nxt] = as_array(pending[nxt] + g)
+                            owned.add(nxt)
+                        owned.discard(node)
+                        break
                 if grad is not None and node._hooks is not None:
                     grad = engine.run_hooks(node, grad, False)
                 if node.__class__ is AccumulateGrad:
@@ -468,7 +547,7 @@ def plain_backward(root, seed, retain_graph):
                     if node._retain is not None:
                         engine.retain(node, grad, False)
                     if grad.__class__ is not _ndarray:
-                        grad = engine.as_array(grad)
+                        grad = as_array(grad)
                     if node.__class__ is _T and node._in_meta is None:
                         grads = (grad.T,)   # a Linear layer's weight.t(): its rule, ḡᵀ, inline
                     else:
@@ -486,7 +565,7 @@ def plain_backward(root, seed, retain_graph):
                     if nxt is None:
                         continue
                     if g is not None and g.__class__ is not _ndarray:
-                        g = engine.as_array(g)
+                        g = as_array(g)
                     if tree:                # op nodes: one consumer, ready now; leaves: at the end
                         now = nxt.__class__ is not AccumulateGrad
                     else:
@@ -523,7 +602,7 @@ def plain_backward(root, seed, retain_graph):
                             p = pending[nxt]
                             p += g
                         else:
-                            pending[nxt] = engine.as_array(pending[nxt] + g)
+                            pending[nxt] = as_array(pending[nxt] + g)
                             owned.add(nxt)
                 if others is not None:
                     ready.extend(reversed(others))

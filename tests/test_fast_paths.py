@@ -86,6 +86,8 @@ COVERED = {
         "test_linear_of_an_empty_batch_equals_the_reference"),
     "Addmm._run_backward": ("test_addmm_run_backward_equals_the_reference",
                             "test_addmm_run_backward_hands_over_and_keeps_the_errors"),
+    "MSELoss._run_backward": ("test_relu_and_mse_run_backward_equal_the_reference",),
+    "Relu._run_backward": ("test_relu_and_mse_run_backward_equal_the_reference",),
     "MSELoss.apply": ("test_mse_equals_the_reference", "test_mse_hands_other_cases_to_the_reference",
                       "test_mse_catches_an_in_place_change_like_the_reference"),
     "Tensor.backward": ("test_backward_equals_the_reference_engine",
@@ -102,6 +104,16 @@ COVERED = {
 
 
 # ==== helpers ====================================================================================
+def _flags_set(node):
+    """Whether a recording set the node's tree flags (slots of Op: unset ones raise)."""
+    try:
+        Op.__dict__["_tree"].__get__(node, type(node))
+        Op.__dict__["_consumed"].__get__(node, type(node))
+    except AttributeError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def reference_path():
     """Every function ``fast.install()`` replaced, put back for the ``with`` block (as if
@@ -114,6 +126,8 @@ def reference_path():
         mp.delattr(L.MSELoss, "apply")
         mp.setattr(Op, "_run_backward", fast._reference_run_backward)
         mp.delattr(L.Addmm, "_run_backward")
+        mp.delattr(L.MSELoss, "_run_backward")
+        mp.delattr(E.Relu, "_run_backward")
         for name in ("__add__", "__sub__", "__mul__"):
             mp.setattr(Tensor, name, replaced[f"Tensor.{name}"][0])
         mp.setattr(F, "linear", fast._reference_linear)
@@ -353,7 +367,7 @@ def test_recording_with_tree_flags_equals_the_reference_apply(case, needs):
 
     inputs = _make_inputs(operands, needs)
     out = _GENERAL_OPS[case](*inputs)
-    assert out.grad_fn is None or "_tree" in vars(out.grad_fn)    # recorded with the tree flags
+    assert out.grad_fn is None or _flags_set(out.grad_fn)     # recorded with the tree flags
     inputs = _make_inputs(operands, needs)
     got = _outcome(_GENERAL_OPS[case], inputs, views)
     with reference_path():
@@ -1665,3 +1679,47 @@ def _write_into_the_registry():
 def test_module_mirror_on_rare_routes(route):
     got, want = _both(route)
     assert got == want
+
+
+@pytest.mark.parametrize("which", ["Relu", "MSELoss-mean", "MSELoss-sum", "MSELoss-target-grad"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_mse_run_backward_equal_the_reference(which, dtype):
+    """The two inline replays give the reference's gradients bit for bit, hand create_graph and
+    nodes recorded by the reference to it, and raise the same errors."""
+    rng = np.random.default_rng(5)
+    owner = "Relu" if which == "Relu" else "MSELoss"
+    _, replacement = fast.REPLACED[f"{owner}._run_backward"]
+    reference = fast._reference_run_backward
+
+    def node_and_inputs():
+        a = agk.tensor(rng.standard_normal((6, 2)).astype(dtype), requires_grad=True)
+        if which == "Relu":
+            return a.relu(), (a,)
+        b = agk.tensor(rng.standard_normal((6, 2)).astype(dtype),
+                       requires_grad=which.endswith("target-grad"))
+        return nn.functional.mse_loss(a, b, reduction="sum" if which.endswith("sum") else "mean"), (a, b)
+
+    out, inputs = node_and_inputs()
+    g = np.asarray(rng.standard_normal(out.shape)).astype(dtype)
+    got = replacement(out.grad_fn, NUMPY_MATH, g, False)
+    _same_grads(got, reference(out.grad_fn, NUMPY_MATH, g, False))
+    gt = agk.tensor(g, requires_grad=True)                      # create_graph: the reference's
+    _same_grads(replacement(out.grad_fn, gt._math, gt, True), reference(out.grad_fn, gt._math, gt, True))
+    out, inputs = node_and_inputs()                             # an in-place change: one error
+    with agk.no_grad():
+        (out if which == "Relu" else inputs[-1]).add_(1.0)
+    errors = []
+    for run in (replacement, reference):
+        with pytest.raises(InplaceModifiedError) as info:
+            run(out.grad_fn, NUMPY_MATH, g, False)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+    out, _ = node_and_inputs()                                  # freed: one error
+    out.grad_fn._release()
+    errors = []
+    for run in (replacement, reference):
+        with pytest.raises(Exception) as info:
+            run(out.grad_fn, NUMPY_MATH, g, False)
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
+

@@ -67,7 +67,7 @@ class CustomNode(Node):
             values.append(x)
         return tuple(values)
 
-    def _run_backward(self, F, grad, create_graph):
+    def _run_backward(self, math, grad, create_graph):
         g = grad if isinstance(grad, TensorBase) else self._make(grad)
         result = self._fn.backward(self.ctx, g)
         if not isinstance(result, tuple):

@@ -128,7 +128,9 @@ class Op(Node):
     summed back to its input's shape (and cast back to its dtype).
     """
 
-    __slots__ = ("_saved", "_versions", "_out", "_out_vc", "_in_meta", "_make", "__dict__")
+    __slots__ = ("_saved", "_versions", "_out", "_out_vc", "_in_meta", "_make",
+                 "_consumed", "_tree",     # flags kept by the shortcuts in autogradkit/fast.py
+                 "__dict__")
     save = None
     is_view = False
     op = ""          # the op's public name in error messages (``mul``, ``matmul`` …)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math as _math
 
 from .. import functional as fn
-from ..autograd.math import reduced_axes
+from ..autograd.math import ArrayMath
 from ..tensor_base import TensorBase
 from .indexing import IndexAdd
 
@@ -40,11 +40,7 @@ class TensorMath:
     def sum_rows(self, g):
         return g.sum(dim=0)
 
-    def sum_to(self, g, shape):
-        axes, lead = reduced_axes(g.shape, shape)
-        if axes:
-            g = g.sum(dim=axes, keepdim=True)
-        return g.reshape(shape) if lead else g
+    sum_to = ArrayMath.sum_to       # the same steps: tensors take axis= and keepdims= too
 
     def cast(self, g, dtype):
         return g.to(dtype=dtype)
