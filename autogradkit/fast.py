@@ -48,7 +48,8 @@ may be shared). Meeting an input already consumed clears ``_tree``; ``_tree`` is
 inputs' flags. A root that reaches some node through two consumers necessarily reaches the second
 of them, which saw the node already consumed, so a root that says "tree" really is one. The flags
 are two slots of ``Op`` (no per-node dict); a node that no recording here made (a custom
-``Function``'s, or an ``Op`` built by hand) reads as "consumed, not a tree": always safe.
+``Function``'s, or an ``Op`` built by hand, whose slots are unset) reads as "consumed, not a
+tree": always safe.
 On a tree, every op node is ready as soon as its one gradient arrives; leaves are summed and
 written at the end.
 
@@ -99,7 +100,6 @@ def install():
     if REPLACED:
         return
     Node._consumed, Node._tree, Node.fresh_grads = True, False, False     # the safe defaults
-    Op.__getattr__ = _unset_flag        # (an Op's flags are slots: a node made elsewhere has none)
     for cls in FRESH:
         cls.fresh_grads = True
     plan = [(Op, "apply", classmethod(apply_with_tree_flags))]
@@ -123,19 +123,6 @@ def install():
 
 
 # ---- recording ------------------------------------------------------------------------------
-def _unset_flag(node, name):
-    """What an Op node's unset slots read as. A node that no recording here made (say, one
-    built by hand) has no tree flags: "consumed, not a tree", the safe answer. The operators
-    below leave ``_make`` unset: their results are always ``Tensor``s."""
-    if name == "_consumed":
-        return True
-    if name == "_tree":
-        return False
-    if name == "_make":
-        return _make
-    raise AttributeError(f"'{type(node).__name__}' object has no attribute '{name}'")
-
-
 def link(node, nexts):
     """Connect ``node`` to its inputs' nodes and keep the tree flags (see the module docstring)."""
     node._next = nexts
@@ -143,12 +130,22 @@ def link(node, nexts):
     for f in nexts:
         if f is None or f.__class__ is AccumulateGrad:
             continue
-        if f._consumed:
+        if _consumed(f):
             tree = False
         else:
             f._consumed = True
             tree = tree and f._tree
     node._tree, node._consumed = tree, False
+
+
+def _consumed(f):
+    """``f._consumed``; a node no recording here made has no flags: "consumed" (the safe answer).
+    The recordings below write this out as ``try: … except AttributeError`` (free in Python
+    3.11 when nothing is raised)."""
+    try:
+        return f._consumed
+    except AttributeError:
+        return True
 
 
 def apply_with_tree_flags(cls, *inputs, **params):
@@ -180,12 +177,16 @@ def apply_unary(cls, x):
         node._next, node._tree = (x._accum or x._accumulator(),), True
     else:                                   # link(), written out for the commonest case
         node._next = (f,)
-        if f._consumed:
+        try:
+            consumed = f._consumed
+        except AttributeError:              # (see _consumed)
+            consumed = True
+        if consumed:
             node._tree = False
         else:
             f._consumed, node._tree = True, f._tree
     node._consumed = False
-    node._in_meta = None
+    node._in_meta, node._make = None, _make
     result = _make(out, node, True)
     save = cls.save
     if save is not None:
@@ -267,12 +268,17 @@ def _operator(cls, general, forward):
             f = a._grad_fn
             if f is None:                   # link(), written out
                 node._next, node._tree = (a._accum or a._accumulator(), None), True
-            elif f._consumed:
-                node._next, node._tree = (f, None), False
             else:
-                f._consumed = True
-                node._next, node._tree = (f, None), f._tree
-            node._consumed, node._in_meta = False, None
+                try:
+                    consumed = f._consumed
+                except AttributeError:      # (see _consumed)
+                    consumed = True
+                if consumed:
+                    node._next, node._tree = (f, None), False
+                else:
+                    f._consumed = True
+                    node._next, node._tree = (f, None), f._tree
+            node._consumed, node._in_meta, node._make = False, None, _make
             if saves:
                 node._saved = (a, b)
                 vc = a._vcs
@@ -301,16 +307,20 @@ def _operator(cls, general, forward):
                       fb or ((b._accum or b._accumulator()) if rb else None))
         tree = True                         # link(), written out
         if fa is not None:
-            if fa._consumed:
+            try:
+                consumed = fa._consumed
+            except AttributeError:          # (see _consumed)
+                consumed = True
+            if consumed:
                 tree = False
             else:
                 fa._consumed, tree = True, fa._tree
         if fb is not None:
-            if fb._consumed:
+            if _consumed(fb):
                 tree = False
             else:
                 fb._consumed, tree = True, tree and fb._tree
-        node._tree, node._consumed, node._in_meta = tree, False, None
+        node._tree, node._consumed, node._in_meta, node._make = tree, False, None, _make
         if saves:
             node._saved = (a, b)
             va, vb = a._vcs, b._vcs
@@ -353,7 +363,7 @@ def linear(x, weight, bias=None):
             t._next, t._tree = (weight._accum or weight._accumulator(),), True
         else:
             link(t, (fw,))
-        t._consumed, t._in_meta = True, None    # (its one consumer is the addmm below)
+        t._consumed, t._in_meta, t._make = True, None, _make    # (consumed by the addmm below)
     wt = _new(Tensor)       # the transposed weight: shares its version counter (no _base: the
                             # rebase check for in-place ops on views cannot meet it)
     wt._data, wt._requires_grad, wt._grad_fn, wt._vcs = wtd, rw, t, vw
@@ -364,16 +374,20 @@ def linear(x, weight, bias=None):
                   fx or ((x._accum or x._accumulator()) if rx else None), t)
     tree = t is None or t._tree             # link(), written out (t is consumed here only)
     if fx is not None:
-        if fx._consumed:
+        try:
+            consumed = fx._consumed
+        except AttributeError:              # (see _consumed)
+            consumed = True
+        if consumed:
             tree = False
         else:
             fx._consumed, tree = True, tree and fx._tree
     if fb is not None:
-        if fb._consumed:
+        if _consumed(fb):
             tree = False
         else:
             fb._consumed, tree = True, tree and fb._tree
-    node._tree, node._consumed, node._in_meta = tree, False, None
+    node._tree, node._consumed, node._in_meta, node._make = tree, False, None, _make
     node._saved = (bias, x, wt)
     vb, vx = bias._vcs, x._vcs
     node._versions = (0 if vb is None else vb[0], 0 if vx is None else vx[0], vw[0])
@@ -426,11 +440,11 @@ def mse_run_backward(self, math, grad, create_graph):
 def mse_loss_apply(cls, a, b, reduction="mean"):
     """``Op.apply`` for the MSE loss of two numpy tensors of one shape and float dtype."""
     if not (a.__class__ is Tensor and b.__class__ is Tensor and reduction != "none"):
-        return _reference_apply(cls, a, b, reduction=reduction)
+        return apply_with_tree_flags(cls, a, b, reduction=reduction)
     ad, bd = a._data, b._data
     if not (ad.__class__ is _ndarray and bd.__class__ is _ndarray and ad.shape == bd.shape
             and ad.dtype is bd.dtype and ad.dtype.kind == "f"):
-        return _reference_apply(cls, a, b, reduction=reduction)
+        return apply_with_tree_flags(cls, a, b, reduction=reduction)
     node = _new(cls)
     out = _asarray(node.forward(ad, bd, reduction=reduction))
     ra, rb = a._requires_grad, b._requires_grad
@@ -507,7 +521,10 @@ def plain_backward(root, seed, retain_graph):
     layer's ``weight.t()``) runs its rule, ḡᵀ, inline, and ḡᵀ of a fresh ḡ is fresh too. One
     loop, written out: this is where a training step spends its time.
     """
-    tree = root._tree
+    try:
+        tree = root._tree
+    except AttributeError:                  # (see _consumed): not a tree
+        tree = False
     deps = None if tree else engine.count_edges([root])
     as_array = engine.as_array
     pending = {}            # node -> the sum of the gradients it has received so far
@@ -518,7 +535,8 @@ def plain_backward(root, seed, retain_graph):
         while ready:
             node, grad = ready.pop()
             while node is not None:     # along a chain, go straight on to the next node
-                if node.__class__ is _T and tree and node._hooks is None \
+                cls = node.__class__
+                if cls is _T and tree and node._hooks is None \
                         and node._retain is None and node._in_meta is None:
                     nxt = node._next[0]     # a Linear layer's weight.t() on a tree: its rule,
                     if nxt.__class__ is AccumulateGrad:     # ḡᵀ, into the weight's sum
@@ -537,7 +555,7 @@ def plain_backward(root, seed, retain_graph):
                         break
                 if grad is not None and node._hooks is not None:
                     grad = engine.run_hooks(node, grad, False)
-                if node.__class__ is AccumulateGrad:
+                if cls is AccumulateGrad:
                     if grad is not None:
                         engine.accumulate(node, grad, False, None)
                     break
@@ -548,7 +566,7 @@ def plain_backward(root, seed, retain_graph):
                         engine.retain(node, grad, False)
                     if grad.__class__ is not _ndarray:
                         grad = as_array(grad)
-                    if node.__class__ is _T and node._in_meta is None:
+                    if cls is _T and node._in_meta is None:
                         grads = (grad.T,)   # a Linear layer's weight.t(): its rule, ḡᵀ, inline
                     else:
                         grads = node._run_backward(NUMPY_MATH if grad.__class__ is _ndarray
@@ -558,7 +576,7 @@ def plain_backward(root, seed, retain_graph):
                 # send each input its gradient (engine.send); follow the first one made ready
                 follow = follow_grad = others = None
                 fresh = node.fresh_grads
-                if node.__class__ is _T:    # ḡᵀ is as fresh as the ḡ it received
+                if cls is _T:               # ḡᵀ is as fresh as the ḡ it received
                     fresh = node in owned and node._hooks is None
                     owned.discard(node)
                 for nxt, g in zip(node._next, grads):
