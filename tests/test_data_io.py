@@ -342,3 +342,64 @@ def test_missing_file_is_file_not_found_like_torch(tmp_path):
         torch.load(tmp_path / "nope.pt")
     with pytest.raises(FileNotFoundError):
         ag.load(tmp_path / "nope.pt")
+
+
+# ---- autogradkit.utils.data: PyTorch's import path, Subset, random_split -----------------------
+def test_pytorch_import_path_gives_the_same_objects():
+    from autogradkit.utils.data import DataLoader, Dataset, Subset, TensorDataset, random_split
+    import autogradkit.data as data
+    assert (DataLoader, Dataset, Subset, TensorDataset, random_split) == (
+        data.DataLoader, data.Dataset, data.Subset, data.TensorDataset, data.random_split)
+    import autogradkit as torch
+    assert torch.utils.data.DataLoader is DataLoader and issubclass(TensorDataset, Dataset)
+
+
+@pytest.mark.parametrize("lengths, sizes", [([7, 3], [7, 3]), ([0.7, 0.3], [7, 3]),
+                                            ([0.5, 0.25, 0.25], [6, 2, 2]), ([1.0], [10])])
+def test_random_split_sizes_like_torch_and_a_partition(lengths, sizes):
+    import autogradkit as ag
+    from autogradkit.utils.data import TensorDataset, random_split
+    ds = TensorDataset(ag.arange(10), ag.arange(10) * 2)
+    parts = random_split(ds, lengths, generator=0)
+    assert [len(p) for p in parts] == sizes
+    torch = pytest.importorskip("torch")
+    tparts = torch.utils.data.random_split(range(10), lengths, generator=torch.Generator().manual_seed(0))
+    assert [len(p) for p in tparts] == sizes                  # PyTorch's rule for the sizes
+    picked = sorted(int(p[i][0]) for p in parts for i in range(len(p)))
+    assert picked == list(range(10))                           # every sample once
+    assert all(int(p[i][1]) == 2 * int(p[i][0]) for p in parts for i in range(len(p)))
+
+
+def test_random_split_repeats_with_a_seed_and_feeds_a_dataloader():
+    import autogradkit as ag
+    from autogradkit.utils.data import DataLoader, TensorDataset, random_split
+    ds = TensorDataset(ag.arange(12).float(), ag.arange(12))
+    ag.manual_seed(3)
+    a = [p.indices for p in random_split(ds, [8, 4])]
+    ag.manual_seed(3)
+    b = [p.indices for p in random_split(ds, [8, 4])]
+    c = [p.indices for p in random_split(ds, [8, 4])]
+    assert a == b and a != c
+    train, _ = random_split(ds, [8, 4], generator=1)
+    batches = list(DataLoader(train, batch_size=3))
+    assert [len(xb) for xb, _ in batches] == [3, 3, 2]
+    assert [int(v) for xb, yb in batches for v in yb] == train.indices
+
+
+@pytest.mark.parametrize("lengths", [[5, 4], [0.5, 0.6], [-1, 11], [2.5, 7.5]])
+def test_random_split_refuses_lengths_that_do_not_add_up(lengths):
+    import autogradkit as ag
+    from autogradkit.utils.data import TensorDataset, random_split
+    with pytest.raises(ValueError, match="random_split"):
+        random_split(TensorDataset(ag.arange(10)), lengths)
+
+
+def test_a_dataset_without_getitem_says_what_to_define():
+    from autogradkit.utils.data import Dataset
+
+    class Empty(Dataset):
+        def __len__(self):
+            return 1
+
+    with pytest.raises(NotImplementedError, match="Empty must define __getitem__"):
+        Empty()[0]

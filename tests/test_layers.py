@@ -76,7 +76,7 @@ LAYERS: list[list[str]] = [
     ["autogradkit.creation", "autogradkit.data"],
     # 8. modules and optimizers; saving and loading (it restores nn.Parameter)
     ["autogradkit.nn", "autogradkit.nn.*", "autogradkit.optim", "autogradkit.optim.*",
-     "autogradkit.serialization"],
+     "autogradkit.serialization", "autogradkit.utils", "autogradkit.utils.*"],
     # 9. the speed shortcuts (installed last), and the package's public façade
     ["autogradkit.fast", "autogradkit"],
     # 10. tools built on the public API
