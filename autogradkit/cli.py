@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _demo(args):
@@ -185,6 +186,40 @@ def _exercises(args):
     return 0
 
 
+def _course(args):
+    """Copy the course notebooks and the learner exercises into a folder; say how to open them."""
+    import shlex
+    from autogradkit import course
+    try:
+        written = course.copy_course(args.dir, force=args.force)
+    except course.CourseError as exc:
+        return _fail(str(exc))
+    counts = {folder: sum(1 for w in written if w.parent.name == folder and w.suffix == ".ipynb")
+              for folder in course.FILES}
+    folder = shlex.quote(args.dir)
+    first_exercise = shlex.quote(str(Path(args.dir) / "exercises" / "ex1_derivatives.ipynb"))
+    jupyter = _jupyter()
+    print(f"copied the course into {args.dir}: {counts['notebooks']} notebooks in notebooks/ and "
+          f"{counts['exercises']} exercise notebooks in exercises/\n\nopen them with\n\n"
+          f"    {shlex.quote(jupyter or 'jupyter')} lab {folder}\n\nand start with "
+          f"notebooks/00_welcome.ipynb. Check an exercise from the command line with\n\n"
+          f"    autogradkit grade {first_exercise}")
+    if jupyter is None:
+        print("\n(Jupyter is not installed here: pip install jupyterlab)")
+    return 0
+
+
+def _jupyter():
+    """How to run Jupyter with this Python's packages: ``jupyter`` when the one on PATH is this
+    environment's, its full path when it is installed here but not on PATH, else None."""
+    import shutil
+    here = shutil.which("jupyter", path=str(Path(sys.executable).parent))
+    on_path = shutil.which("jupyter")
+    if here and not (on_path and Path(on_path).resolve() == Path(here).resolve()):
+        return here
+    return "jupyter" if on_path else None
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="autogradkit", description="Learn automatic "
                                      "differentiation and backpropagation with autogradkit.")
@@ -232,6 +267,17 @@ def build_parser():
     exercises.add_argument("--no-execute", action="store_true", help="write the learner "
                            "notebooks without running them (their outputs will be empty)")
     exercises.set_defaults(func=_exercises)
+    course = sub.add_parser("course", help="copy the course notebooks and the exercises into a "
+                            "folder, to open with Jupyter",
+                            description="Copy the course notebooks (notebooks/0*.ipynb, with "
+                            "selfcheck.py) and the learner exercise notebooks "
+                            "(exercises/ex*.ipynb) that come with this installation into DIR, "
+                            "and say how to open them. Refuses a DIR that is not empty unless "
+                            "--force.")
+    course.add_argument("dir", metavar="DIR", help="the folder to copy into (created if needed)")
+    course.add_argument("--force", action="store_true", help="copy into a folder that is not "
+                        "empty, overwriting the course files there (other files are left alone)")
+    course.set_defaults(func=_course)
     return parser
 
 

@@ -58,7 +58,8 @@ def solutions(exercise_id):
 
 # ---- the exercises exist as the course needs them ------------------------------------------
 def test_one_exercise_per_chapter_with_at_least_three_tasks_and_a_goal_each():
-    assert [load(e).chapter for e in EXERCISES] == [1, 2, 3, 4, 5, 6]
+    # ex7_vjp_puzzles is more practice for chapter 4
+    assert [load(e).chapter for e in EXERCISES] == [1, 2, 3, 4, 5, 6, 4]
     assert sorted(SOURCES) == sorted(EXERCISES) == sorted(LEARNERS)
     for e in EXERCISES:
         ex = load(e)
@@ -324,6 +325,86 @@ def fit(net, x, y):
     optimizer = optim.SGD(other.parameters(), lr=0.05)
     for epoch in range(100):
         training_step(other, x, y, optimizer)"""),
+    ("ex7_vjp_puzzles", "vjp_broadcast_add", "unsummed_broadcast",
+     "def vjp_broadcast_add(g, a, b):\n    return g, g"),
+    ("ex7_vjp_puzzles", "vjp_broadcast_add", "averaged", """
+def vjp_broadcast_add(g, a, b):
+    def mean_to(shape):
+        out = g
+        while out.ndim > len(shape):
+            out = out.mean(axis=0)
+        for axis, size in enumerate(shape):
+            if size == 1 and out.shape[axis] != 1:
+                out = out.mean(axis=axis, keepdims=True)
+        return out
+    return mean_to(a.shape), mean_to(b.shape)"""),
+    ("ex7_vjp_puzzles", "vjp_broadcast_add", "reshaped", """
+def vjp_broadcast_add(g, a, b):
+    def sum_to(shape):
+        out = g
+        while out.ndim > len(shape):
+            out = out.sum(axis=0)
+        for axis, size in enumerate(shape):
+            if size == 1 and out.shape[axis] != 1:
+                out = out.sum(axis=axis)
+        return out
+    return sum_to(a.shape), sum_to(b.shape)"""),
+    ("ex7_vjp_puzzles", "vjp_mean", "summed",
+     "def vjp_mean(g, x, axis=None, keepdims=False):\n"
+     "    kept = g if keepdims or axis is None else np.expand_dims(g, axis)\n"
+     "    return np.broadcast_to(kept, x.shape).copy()"),
+    ("ex7_vjp_puzzles", "vjp_mean", "lost_axis",
+     "def vjp_mean(g, x, axis=None, keepdims=False):\n"
+     "    return np.broadcast_to(g, x.shape) / (x.size // g.size)"),
+    ("ex7_vjp_puzzles", "vjp_mean", "used_engine", """
+import autogradkit as ag
+def vjp_mean(g, x, axis=None, keepdims=False):
+    t = ag.tensor(x, dtype=ag.float64, requires_grad=True)
+    y = t.mean() if axis is None else t.mean(dim=axis, keepdim=keepdims)
+    if axis is None and keepdims:
+        y = y.reshape((1,) * x.ndim)
+    y.backward(ag.tensor(g, dtype=ag.float64))
+    return t.grad.numpy()"""),
+    ("ex7_vjp_puzzles", "vjp_reshape_permute", "forward_permutation",
+     "def vjp_reshape_permute(g, x, shape, axes):\n    return g.transpose(axes).reshape(x.shape)"),
+    ("ex7_vjp_puzzles", "vjp_reshape_permute", "reshape_only",
+     "def vjp_reshape_permute(g, x, shape, axes):\n    return g.reshape(x.shape)"),
+    ("ex7_vjp_puzzles", "vjp_where", "swapped",
+     "def vjp_where(g, cond, a, b):\n    return g * ~cond, g * cond"),
+    ("ex7_vjp_puzzles", "vjp_where", "same_mask",
+     "def vjp_where(g, cond, a, b):\n    return g * cond, g * cond"),
+    ("ex7_vjp_puzzles", "vjp_where", "not_masked",
+     "def vjp_where(g, cond, a, b):\n    return g.copy(), g.copy()"),
+    ("ex7_vjp_puzzles", "vjp_where", "input_changed",
+     "def vjp_where(g, cond, a, b):\n    other = g * ~cond\n    g[~cond] = 0\n    return g, other"),
+    ("ex7_vjp_puzzles", "vjp_index", "missing_accumulation",
+     "def vjp_index(g, x, idx):\n    out = np.zeros(x.shape)\n    out[idx] += g\n    return out"),
+    ("ex7_vjp_puzzles", "vjp_cumsum", "forward_direction",
+     "def vjp_cumsum(g, x, axis):\n    return np.cumsum(g, axis=axis)"),
+    ("ex7_vjp_puzzles", "vjp_max", "ties_full",
+     "def vjp_max(g, x):\n    return g * (x == x.max())"),
+    ("ex7_vjp_puzzles", "vjp_max", "first_only", """
+def vjp_max(g, x):
+    out = np.zeros(x.shape)
+    out[np.unravel_index(np.argmax(x), x.shape)] = g
+    return out"""),
+    ("ex7_vjp_puzzles", "vjp_bmm", "transposed",
+     "def vjp_bmm(g, A, B):\n    return B @ g.swapaxes(-1, -2), g.swapaxes(-1, -2) @ A"),
+    ("ex7_vjp_puzzles", "vjp_bmm", "batch_summed",
+     "def vjp_bmm(g, A, B):\n    return g @ B.swapaxes(-1, -2), np.einsum('bnk,bnm->km', A, g)"),
+    ("ex7_vjp_puzzles", "vjp_softmax", "missing_sum", """
+def vjp_softmax(g, x, axis):
+    y = np.exp(x - x.max(axis=axis, keepdims=True))
+    return g * y / y.sum(axis=axis, keepdims=True)"""),
+    ("ex7_vjp_puzzles", "vjp_softmax", "diagonal_only", """
+def vjp_softmax(g, x, axis):
+    y = np.exp(x - x.max(axis=axis, keepdims=True))
+    y = y / y.sum(axis=axis, keepdims=True)
+    return g * y * (1 - y)"""),
+    ("ex7_vjp_puzzles", "vjp_log_softmax", "missing_sum",
+     "def vjp_log_softmax(g, x, axis):\n    return g.copy()"),
+    ("ex7_vjp_puzzles", "vjp_log_softmax", "softmax_rule",
+     "def vjp_log_softmax(g, x, axis):\n    return vjp_softmax(g, x, axis)"),
 ]
 
 
@@ -359,6 +440,56 @@ def test_every_task_has_a_deliberately_wrong_answer():
 def test_the_issue_s_misconception_detectors_are_all_exercised():
     seen = {m for _, _, m, _ in WRONG}
     assert {"negated", "missing_accumulation", "unsummed_broadcast", "forgot_zero_grad"} <= seen
+
+
+# ---- ex7: the VJP puzzles' own guards ----------------------------------------------------------
+EX7 = [t for e, t in ALL_TASKS if e == "ex7_vjp_puzzles"]
+
+
+@pytest.mark.parametrize("task", EX7)
+def test_every_vjp_puzzle_ends_with_a_central_difference_gradient_check(task):
+    """A rule that is right on every engine case but wrong on the last (small) case is caught by
+    the gradient check, which does not use the engine."""
+    ex = load("ex7_vjp_puzzles")
+    right = solutions("ex7_vjp_puzzles")[task]
+    cases = ex.evaluate(right, task).cases
+    calls = []
+
+    def off_on_the_last_case(*args):
+        calls.append(1)
+        out = right(*args)
+        if len(calls) < cases:
+            return out
+        return tuple(1.01 * o for o in out) if isinstance(out, tuple) else 1.01 * out
+
+    off_on_the_last_case.__name__ = task
+    result = ex.evaluate(off_on_the_last_case, task)
+    assert not result.passed and result.status == "wrong", result.report()
+    assert result.case.startswith("central-difference gradient check"), result.report()
+    assert re.search(r"grad of \w+(\[[\d, ]+\])?: expected \S+, got \S+", result.message)
+
+
+def test_a_vjp_puzzle_answered_by_pytorch_s_autograd_fails():
+    pytest.importorskip("torch")
+    wrong = _wrong("ex7_vjp_puzzles", "vjp_softmax", """
+import torch
+def vjp_softmax(g, x, axis):
+    t = torch.tensor(x, requires_grad=True)
+    torch.softmax(t, axis).backward(torch.tensor(g))
+    return t.grad.numpy()""")
+    result = load("ex7_vjp_puzzles").evaluate(wrong, "vjp_softmax")
+    assert result.misconception == "used_engine" and "torch" in result.message, result.report()
+    assert sys.getprofile() is None
+
+
+def test_the_numpy_only_guard_leaves_no_profiler_behind_after_an_error_or_a_time_out():
+    ex = load("ex7_vjp_puzzles")
+    ns = {}
+    exec("def vjp_max(g, x):\n    raise ValueError('no')\n"
+         "def vjp_cumsum(g, x, axis):\n    while True:\n        pass", ns)
+    assert ex.evaluate(ns["vjp_max"]).status == "error"
+    assert ex.evaluate(ns["vjp_cumsum"], time_limit=0.3).status == "timeout"
+    assert sys.getprofile() is None and sys.gettrace() is None
 
 
 # ---- what a report says ---------------------------------------------------------------------

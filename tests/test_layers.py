@@ -81,7 +81,7 @@ LAYERS: list[list[str]] = [
     ["autogradkit.fast", "autogradkit"],
     # 10. tools built on the public API
     ["autogradkit.viz*", "autogradkit.exercises*", "autogradkit.examples*", "autogradkit.cli",
-     "autogradkit.doctor", "autogradkit.__main__"],
+     "autogradkit.doctor", "autogradkit.course", "autogradkit.__main__"],
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
