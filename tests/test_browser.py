@@ -189,8 +189,8 @@ def test_notebook_graph_and_backward_explorer_in_chromium(jupyterlab):
             expect(panel).to_contain_text("Step 1 of 3")       # widget updates arrive one by one
             text = _nfc(panel.inner_text())
             assert "Step 1 of 3 · MulBackward0 → L" in text
-            assert _nfc("ā = ḡ × ∂out/∂a = 1 × -2 = -2") in text
-            assert _nfc("b̄ = ḡ × ∂out/∂b = 1 × 4 = 4") in text
+            assert _nfc("input ①a ← d (AddBackward0): ①ā = ḡ × ∂out/∂①a = 1 × -2 = -2") in text
+            assert _nfc("input ②b ← f: ②b̄ = ḡ × ∂out/∂②b = 1 × 4 = 4") in text
             hot = explorer.locator(".agk-graph svg g.edge text", has_text="← -2")
             assert hot.count() == 1                         # the gradient sent back to d
             explorer.scroll_into_view_if_needed()

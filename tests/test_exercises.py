@@ -58,8 +58,8 @@ def solutions(exercise_id):
 
 # ---- the exercises exist as the course needs them ------------------------------------------
 def test_one_exercise_per_chapter_with_at_least_three_tasks_and_a_goal_each():
-    # ex7_vjp_puzzles is more practice for chapter 4
-    assert [load(e).chapter for e in EXERCISES] == [1, 2, 3, 4, 5, 6, 4]
+    # ex9_vjp_puzzles is more practice for chapter 4
+    assert [load(e).chapter for e in EXERCISES] == [1, 2, 3, 4, 5, 6, 7, 8, 4]
     assert sorted(SOURCES) == sorted(EXERCISES) == sorted(LEARNERS)
     for e in EXERCISES:
         ex = load(e)
@@ -325,9 +325,135 @@ def fit(net, x, y):
     optimizer = optim.SGD(other.parameters(), lr=0.05)
     for epoch in range(100):
         training_step(other, x, y, optimizer)"""),
-    ("ex7_vjp_puzzles", "vjp_broadcast_add", "unsummed_broadcast",
+    ("ex7_devices", "pick_device", "hard_coded_cpu", 'def pick_device():\n    return "cpu"'),
+    ("ex7_devices", "pick_device", "hard_coded_cuda", 'def pick_device():\n    return "cuda"'),
+    ("ex7_devices", "pick_device", "swapped",
+     'def pick_device():\n    return "cpu" if ag.cuda.is_available() else "cuda"'),
+    ("ex7_devices", "pick_device", "not_a_device",
+     "def pick_device():\n    return ag.cuda.is_available()"),
+    ("ex7_devices", "to_device", "structure", """
+def to_device(batch, device):
+    if isinstance(batch, ag.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return [to_device(item, device) for item in batch]
+    return batch"""),
+    ("ex7_devices", "to_device", "in_place", """
+def to_device(batch, device):
+    if isinstance(batch, ag.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        for key in batch:
+            batch[key] = to_device(batch[key], device)
+        return batch
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(item, device) for item in batch)
+    return batch"""),
+    ("ex7_devices", "to_device", "not_moved", """
+def to_device(batch, device):
+    if isinstance(batch, ag.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {key: value.to(device) if isinstance(value, ag.Tensor) else value
+                for key, value in batch.items()}
+    return batch"""),
+    ("ex7_devices", "train_steps", "moved_to_cuda", """
+_right_train = train_steps
+def train_steps(model, x, y, device, steps, lr):
+    return _right_train(model, x, y, "cuda" if ag.cuda.is_available() else "cpu", steps, lr)"""),
+    ("ex7_devices", "train_steps", "not_moved", """
+_right_train = train_steps
+def train_steps(model, x, y, device, steps, lr):
+    return _right_train(model, x, y, "cpu", steps, lr)"""),
+    ("ex7_devices", "train_steps", "not_float", """
+def train_steps(model, x, y, device, steps, lr):
+    model.to(device)
+    x, y = x.to(device), y.to(device)
+    optimizer = optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss)
+    return losses"""),
+    ("ex7_devices", "train_steps", "forgot_zero_grad", """
+def train_steps(model, x, y, device, steps, lr):
+    model.to(device)
+    x, y = x.to(device), y.to(device)
+    optimizer = optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = nn.MSELoss()(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses"""),
+    ("ex8_beyond", "Softplus", "not_function", """
+class Softplus:
+    @staticmethod
+    def apply(x):
+        return (1 + x.exp()).log()"""),
+    ("ex8_beyond", "Softplus", "overflow", """
+class Softplus(autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ag.tensor(np.log(1 + np.exp(x.detach().numpy())), dtype=x.dtype)
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        e = np.exp(x.detach().numpy())
+        return grad_output * ag.tensor(e / (1 + e), dtype=x.dtype)"""),
+    ("ex8_beyond", "Softplus", "forgot_upstream", """
+_RightSoftplus = Softplus
+class Softplus(autograd.Function):
+    forward = _RightSoftplus.forward
+    @staticmethod
+    def backward(ctx, grad_output):
+        return _RightSoftplus.backward(ctx, ag.ones_like(grad_output))"""),
+    ("ex8_beyond", "Softplus", "mirrored", """
+_RightSoftplus = Softplus
+class Softplus(autograd.Function):
+    forward = _RightSoftplus.forward
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        a = x.detach().numpy()
+        return grad_output * ag.tensor(1 / (1 + np.exp(a)), dtype=x.dtype)"""),
+    ("ex8_beyond", "td_target", "not_detached",
+     "def td_target(net, next_x, reward, gamma):\n    return reward + gamma * net(next_x)"),
+    ("ex8_beyond", "td_target", "grad_mode_left_off", """
+def td_target(net, next_x, reward, gamma):
+    ag.set_grad_enabled(False)
+    return reward + gamma * net(next_x)"""),
+    ("ex8_beyond", "td_target", "froze_params", """
+def td_target(net, next_x, reward, gamma):
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return reward + gamma * net(next_x)"""),
+    ("ex8_beyond", "clip_grad_hook", "no_handle",
+     "def clip_grad_hook(t, limit):\n    t.register_hook(lambda grad: grad.clamp(-limit, limit))"),
+    ("ex8_beyond", "clip_grad_hook", "not_clipped", """
+def clip_grad_hook(t, limit):
+    def hook(grad):
+        grad.clamp(-limit, limit)
+    return t.register_hook(hook)"""),
+    ("ex8_beyond", "clip_grad_hook", "one_sided",
+     "def clip_grad_hook(t, limit):\n    return t.register_hook(lambda grad: grad.clamp(max=limit))"),
+    ("ex8_beyond", "clip_grad_hook", "not_removed", """
+class _Handle:
+    def remove(self):
+        pass
+def clip_grad_hook(t, limit):
+    t.register_hook(lambda grad: grad.clamp(-limit, limit))
+    return _Handle()"""),
+    ("ex9_vjp_puzzles", "vjp_broadcast_add", "unsummed_broadcast",
      "def vjp_broadcast_add(g, a, b):\n    return g, g"),
-    ("ex7_vjp_puzzles", "vjp_broadcast_add", "averaged", """
+    ("ex9_vjp_puzzles", "vjp_broadcast_add", "averaged", """
 def vjp_broadcast_add(g, a, b):
     def mean_to(shape):
         out = g
@@ -338,7 +464,7 @@ def vjp_broadcast_add(g, a, b):
                 out = out.mean(axis=axis, keepdims=True)
         return out
     return mean_to(a.shape), mean_to(b.shape)"""),
-    ("ex7_vjp_puzzles", "vjp_broadcast_add", "reshaped", """
+    ("ex9_vjp_puzzles", "vjp_broadcast_add", "reshaped", """
 def vjp_broadcast_add(g, a, b):
     def sum_to(shape):
         out = g
@@ -349,14 +475,14 @@ def vjp_broadcast_add(g, a, b):
                 out = out.sum(axis=axis)
         return out
     return sum_to(a.shape), sum_to(b.shape)"""),
-    ("ex7_vjp_puzzles", "vjp_mean", "summed",
+    ("ex9_vjp_puzzles", "vjp_mean", "summed",
      "def vjp_mean(g, x, axis=None, keepdims=False):\n"
      "    kept = g if keepdims or axis is None else np.expand_dims(g, axis)\n"
      "    return np.broadcast_to(kept, x.shape).copy()"),
-    ("ex7_vjp_puzzles", "vjp_mean", "lost_axis",
+    ("ex9_vjp_puzzles", "vjp_mean", "lost_axis",
      "def vjp_mean(g, x, axis=None, keepdims=False):\n"
      "    return np.broadcast_to(g, x.shape) / (x.size // g.size)"),
-    ("ex7_vjp_puzzles", "vjp_mean", "used_engine", """
+    ("ex9_vjp_puzzles", "vjp_mean", "used_engine", """
 import autogradkit as ag
 def vjp_mean(g, x, axis=None, keepdims=False):
     t = ag.tensor(x, dtype=ag.float64, requires_grad=True)
@@ -365,45 +491,45 @@ def vjp_mean(g, x, axis=None, keepdims=False):
         y = y.reshape((1,) * x.ndim)
     y.backward(ag.tensor(g, dtype=ag.float64))
     return t.grad.numpy()"""),
-    ("ex7_vjp_puzzles", "vjp_reshape_permute", "forward_permutation",
+    ("ex9_vjp_puzzles", "vjp_reshape_permute", "forward_permutation",
      "def vjp_reshape_permute(g, x, shape, axes):\n    return g.transpose(axes).reshape(x.shape)"),
-    ("ex7_vjp_puzzles", "vjp_reshape_permute", "reshape_only",
+    ("ex9_vjp_puzzles", "vjp_reshape_permute", "reshape_only",
      "def vjp_reshape_permute(g, x, shape, axes):\n    return g.reshape(x.shape)"),
-    ("ex7_vjp_puzzles", "vjp_where", "swapped",
+    ("ex9_vjp_puzzles", "vjp_where", "swapped",
      "def vjp_where(g, cond, a, b):\n    return g * ~cond, g * cond"),
-    ("ex7_vjp_puzzles", "vjp_where", "same_mask",
+    ("ex9_vjp_puzzles", "vjp_where", "same_mask",
      "def vjp_where(g, cond, a, b):\n    return g * cond, g * cond"),
-    ("ex7_vjp_puzzles", "vjp_where", "not_masked",
+    ("ex9_vjp_puzzles", "vjp_where", "not_masked",
      "def vjp_where(g, cond, a, b):\n    return g.copy(), g.copy()"),
-    ("ex7_vjp_puzzles", "vjp_where", "input_changed",
+    ("ex9_vjp_puzzles", "vjp_where", "input_changed",
      "def vjp_where(g, cond, a, b):\n    other = g * ~cond\n    g[~cond] = 0\n    return g, other"),
-    ("ex7_vjp_puzzles", "vjp_index", "missing_accumulation",
+    ("ex9_vjp_puzzles", "vjp_index", "missing_accumulation",
      "def vjp_index(g, x, idx):\n    out = np.zeros(x.shape)\n    out[idx] += g\n    return out"),
-    ("ex7_vjp_puzzles", "vjp_cumsum", "forward_direction",
+    ("ex9_vjp_puzzles", "vjp_cumsum", "forward_direction",
      "def vjp_cumsum(g, x, axis):\n    return np.cumsum(g, axis=axis)"),
-    ("ex7_vjp_puzzles", "vjp_max", "ties_full",
+    ("ex9_vjp_puzzles", "vjp_max", "ties_full",
      "def vjp_max(g, x):\n    return g * (x == x.max())"),
-    ("ex7_vjp_puzzles", "vjp_max", "first_only", """
+    ("ex9_vjp_puzzles", "vjp_max", "first_only", """
 def vjp_max(g, x):
     out = np.zeros(x.shape)
     out[np.unravel_index(np.argmax(x), x.shape)] = g
     return out"""),
-    ("ex7_vjp_puzzles", "vjp_bmm", "transposed",
+    ("ex9_vjp_puzzles", "vjp_bmm", "transposed",
      "def vjp_bmm(g, A, B):\n    return B @ g.swapaxes(-1, -2), g.swapaxes(-1, -2) @ A"),
-    ("ex7_vjp_puzzles", "vjp_bmm", "batch_summed",
+    ("ex9_vjp_puzzles", "vjp_bmm", "batch_summed",
      "def vjp_bmm(g, A, B):\n    return g @ B.swapaxes(-1, -2), np.einsum('bnk,bnm->km', A, g)"),
-    ("ex7_vjp_puzzles", "vjp_softmax", "missing_sum", """
+    ("ex9_vjp_puzzles", "vjp_softmax", "missing_sum", """
 def vjp_softmax(g, x, axis):
     y = np.exp(x - x.max(axis=axis, keepdims=True))
     return g * y / y.sum(axis=axis, keepdims=True)"""),
-    ("ex7_vjp_puzzles", "vjp_softmax", "diagonal_only", """
+    ("ex9_vjp_puzzles", "vjp_softmax", "diagonal_only", """
 def vjp_softmax(g, x, axis):
     y = np.exp(x - x.max(axis=axis, keepdims=True))
     y = y / y.sum(axis=axis, keepdims=True)
     return g * y * (1 - y)"""),
-    ("ex7_vjp_puzzles", "vjp_log_softmax", "missing_sum",
+    ("ex9_vjp_puzzles", "vjp_log_softmax", "missing_sum",
      "def vjp_log_softmax(g, x, axis):\n    return g.copy()"),
-    ("ex7_vjp_puzzles", "vjp_log_softmax", "softmax_rule",
+    ("ex9_vjp_puzzles", "vjp_log_softmax", "softmax_rule",
      "def vjp_log_softmax(g, x, axis):\n    return vjp_softmax(g, x, axis)"),
 ]
 
@@ -442,16 +568,16 @@ def test_the_issue_s_misconception_detectors_are_all_exercised():
     assert {"negated", "missing_accumulation", "unsummed_broadcast", "forgot_zero_grad"} <= seen
 
 
-# ---- ex7: the VJP puzzles' own guards ----------------------------------------------------------
-EX7 = [t for e, t in ALL_TASKS if e == "ex7_vjp_puzzles"]
+# ---- ex9: the VJP puzzles' own guards ----------------------------------------------------------
+EX9 = [t for e, t in ALL_TASKS if e == "ex9_vjp_puzzles"]
 
 
-@pytest.mark.parametrize("task", EX7)
+@pytest.mark.parametrize("task", EX9)
 def test_every_vjp_puzzle_ends_with_a_central_difference_gradient_check(task):
     """A rule that is right on every engine case but wrong on the last (small) case is caught by
     the gradient check, which does not use the engine."""
-    ex = load("ex7_vjp_puzzles")
-    right = solutions("ex7_vjp_puzzles")[task]
+    ex = load("ex9_vjp_puzzles")
+    right = solutions("ex9_vjp_puzzles")[task]
     cases = ex.evaluate(right, task).cases
     calls = []
 
@@ -471,25 +597,36 @@ def test_every_vjp_puzzle_ends_with_a_central_difference_gradient_check(task):
 
 def test_a_vjp_puzzle_answered_by_pytorch_s_autograd_fails():
     pytest.importorskip("torch")
-    wrong = _wrong("ex7_vjp_puzzles", "vjp_softmax", """
+    wrong = _wrong("ex9_vjp_puzzles", "vjp_softmax", """
 import torch
 def vjp_softmax(g, x, axis):
     t = torch.tensor(x, requires_grad=True)
     torch.softmax(t, axis).backward(torch.tensor(g))
     return t.grad.numpy()""")
-    result = load("ex7_vjp_puzzles").evaluate(wrong, "vjp_softmax")
+    result = load("ex9_vjp_puzzles").evaluate(wrong, "vjp_softmax")
     assert result.misconception == "used_engine" and "torch" in result.message, result.report()
     assert sys.getprofile() is None
 
 
 def test_the_numpy_only_guard_leaves_no_profiler_behind_after_an_error_or_a_time_out():
-    ex = load("ex7_vjp_puzzles")
+    ex = load("ex9_vjp_puzzles")
     ns = {}
     exec("def vjp_max(g, x):\n    raise ValueError('no')\n"
          "def vjp_cumsum(g, x, axis):\n    while True:\n        pass", ns)
     assert ex.evaluate(ns["vjp_max"]).status == "error"
     assert ex.evaluate(ns["vjp_cumsum"], time_limit=0.3).status == "timeout"
     assert sys.getprofile() is None and sys.gettrace() is None
+
+
+# ---- ex7: device checks leave the backend as they found it ----------------------------------
+def test_the_device_checks_restore_cuda_availability_and_the_cupy_backend():
+    from autogradkit import backend
+    before = (ag.cuda.is_available, backend.cuda_available, backend._cupy, backend._cupy_error)
+    ns = solutions("ex7_devices")
+    for task in ("pick_device", "to_device", "train_steps"):
+        assert load("ex7_devices").evaluate(ns[task], task).passed
+    assert (ag.cuda.is_available, backend.cuda_available, backend._cupy,
+            backend._cupy_error) == before
 
 
 # ---- what a report says ---------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_dot_labels_names_shapes_and_gradients():
     for name in "abcf":
         assert f"<b>{name}</b>" in before
     assert before.count("grad: not computed yet") == 4     # never a misleading 0
-    assert "scalar float32" in before and "MulBackward0" in before and "∂/∂a = b" in before
+    assert "scalar float32" in before and "MulBackward0" in before and "∂/∂①a = ②b" in before
     assert "→ e" in before and "→ d" in before             # named intermediates
     L.backward()
     after = viz.to_dot(L, names=names)
@@ -238,14 +238,62 @@ def test_explorer_replays_the_scalar_expression():
     assert ex.frame.node == "n0"
     assert "MulBackward0 → L" in ex.panel_text
     text = unicodedata.normalize("NFC", ex.panel_text)
-    assert unicodedata.normalize("NFC", "ā = ḡ × ∂out/∂a = 1 × -2 = -2") in text
-    assert unicodedata.normalize("NFC", "b̄ = ḡ × ∂out/∂b = 1 × 4 = 4") in text
+    for line in ("input ①a ← d (AddBackward0): ①ā = ḡ × ∂out/∂①a = 1 × -2 = -2",
+                 "input ②b ← f: ②b̄ = ḡ × ∂out/∂②b = 1 × 4 = 4"):
+        assert unicodedata.normalize("NFC", line) in text
     last = ex.replay.frames[-1]
     model = ex.model
     for name in "abcf":
         leaf = model.by_engine[names[name]._accum]
         np.testing.assert_array_equal(last.leaf_grads[leaf], names[name].grad.numpy())
     assert [names[n].grad.item() for n in "abcf"] == [6.0, -4.0, -2.0, 4.0]
+
+
+def test_slots_cannot_be_read_as_the_learners_tensors_a_and_b():
+    # issue 12: the learner's tensors are called a and b, like MulBackward0's and AddBackward0's
+    # slots; every mention of a slot must carry its position mark (①a), a tensor never does
+    a = ag.tensor(2.0, requires_grad=True)
+    b = ag.tensor(3.0, requires_grad=True)
+    d = a * b
+    L = d + a
+    names = {"a": a, "b": b, "d": d, "L": L}
+    dot = viz.to_dot(L, names=names)
+    ex = viz.BackwardExplorer(L, names=names)
+    steps = viz.ForwardSteps(GraphModel(L, names=names))
+    texts = [unicodedata.normalize("NFD", f.text) for f in ex.replay.frames]
+    texts += ["\n".join(steps.describe(k)[1]) for k in range(len(steps))]
+    texts.append(viz.draw(L, names=names).text())
+    marked = re.compile("[\u2460-\u2473](?:a|b)")
+    bare = re.compile("(?<![A-Za-z0-9_\u2460-\u2473])(?:a|b)(?![A-Za-z0-9_.])")
+    n_slot_lines = 0
+    for text in texts:
+        for line in text.splitlines():
+            line = line.replace("\u0304", "").strip()
+            if line.startswith(("local rule", "its local rule")) or ": ∂/∂" in line:         # the rule: slots only
+                rule = line.split("local rule", 1)[-1].split(":", 1)[-1]
+                rule = rule.split("Backward0: ", 1)[-1]
+                assert not bare.search(rule) and marked.search(rule), line
+                n_slot_lines += 1
+            elif line.startswith("input "):                    # input ①a ← a: ①ā = … ∂out/∂①a
+                slot_name, _, rest = line[len("input "):].partition(" ← ")
+                assert marked.fullmatch(slot_name), line
+                assert not bare.search(rest.split(": ", 1)[1]), line
+                n_slot_lines += 1
+            elif line[:1] in "\u2460\u2461":                   # forward steps: ①a: AccumulateGrad …
+                assert marked.match(line), line
+                n_slot_lines += 1
+    assert n_slot_lines >= 10
+    by_title = {f.title.split(" · ")[-1].split()[0]: f.text for f in ex.replay.frames}
+    step = unicodedata.normalize("NFD", by_title["MulBackward0"])
+    assert "local rule: ∂/∂①a = ②b, ∂/∂②b = ①a" in step
+    assert unicodedata.normalize("NFD", "input ①a ← a: ①ā = ḡ × ∂out/∂①a = 1 × 3 = 3") in step
+    assert "input ②b ← b:" in step
+    add = unicodedata.normalize("NFD", by_title["AddBackward0"])
+    assert "input ①a ← d (MulBackward0):" in add and "input ②b ← a:" in add
+    heads = re.findall(r'headlabel="([^"]*)"', dot)
+    assert sorted(heads) == ["①a", "①a", "②b", "②b"]
+    assert all(marked.fullmatch(h) for h in heads)
+    assert "∂/∂①a = ②b, ∂/∂②b = ①a" in dot and "∂/∂a" not in dot
 
 
 def test_explorer_widget_highlights_and_navigates():

@@ -17,8 +17,8 @@ Pieces:
 * ``misconceptions`` — the classic mistakes with their hints;
 * ``sandbox``     — running learner code with a time limit, errors as messages, state restored;
 * ``scalar``      — the tiny scalar engine the chapter-3 checks build graphs with;
-* ``ex1_derivatives`` … ``ex6_training`` — one module of tasks per course chapter;
-* ``ex7_vjp_puzzles`` — extra chapter-4 practice: ten VJP rules written by hand;
+* ``ex1_derivatives`` … ``ex8_beyond`` — one module of tasks per course chapter (1–8);
+* ``ex9_vjp_puzzles`` — extra chapter-4 practice: ten VJP rules written by hand;
 * ``notebooks``   — the generator: solution source → learner notebook, and the up-to-date check;
 * ``grading``     — ``autogradkit grade``: run a notebook headless and score its tasks.
 """
@@ -29,7 +29,7 @@ import importlib
 from .core import REGISTRY, Exercise, Result
 
 EXERCISES = ("ex1_derivatives", "ex2_chain_rule", "ex3_backward", "ex4_tensors", "ex5_modules",
-             "ex6_training", "ex7_vjp_puzzles")
+             "ex6_training", "ex7_devices", "ex8_beyond", "ex9_vjp_puzzles")
 
 
 def load(exercise_id):

@@ -64,7 +64,7 @@ class Overlay:
     edge_labels: dict = field(default_factory=dict)  # (src, dst) -> label text
     hot_edges: set = field(default_factory=set)     # (src, dst) edges of the current step
     visible: set | None = None              # draw only these ids (forward explorer)
-    slot_labels: bool = True                # name each op input at the arrow's head (a, b …)
+    slot_labels: bool = True                # name each op input slot at the arrow's head (①a …)
     show_grads: bool = True                 # False in the forward explorer (no backward yet)
     caption: str = ""
 
@@ -116,7 +116,7 @@ def op_label(vn, extra=()):
     head = f"<b>{esc(vn.title)} → {esc(vn.output_name)}</b>" if vn.output_name else \
         f"<b>{esc(vn.title)}</b>"
     rows = [head]
-    rule = vn.formula
+    rule = vn.rule
     rows.append(f'<font point-size="9" color="#334155">{esc(rule)}</font>' if rule else
                 f'<font point-size="9" color="#334155">{esc(vn.op)}</font>')
     for line in extra:
@@ -247,7 +247,7 @@ def build_digraph(model, overlay=None, rankdir="LR", show_values=True):
             attrs.update(label=label, fontcolor=GRAD_COLOR)
         dst = model.nodes[e.dst]
         if ov.slot_labels and e.kind == "data" and dst.kind == "op" and len(dst.inputs) > 1:
-            attrs.update(headlabel=dst.inputs[e.index][0], labelfontsize="8",
+            attrs.update(headlabel=dst.slot(e.index), labelfontsize="8",
                          labelfontcolor=MUTED, labeldistance="1.4")
         if (e.src, e.dst) in ov.hot_edges:
             attrs.update(color="#dc2626", penwidth="2.2")
@@ -314,7 +314,7 @@ def to_text(model, overlay=None):
         if vn.kind == "op":
             args = ", ".join(_ref(model, model.owner.get(src, src)) for _, src in vn.inputs)
             text = f"{name}= {vn.op}({args})".ljust(w + 26)
-            text += f"  {vn.title}: {vn.formula}" if vn.formula else f"  {vn.title}"
+            text += f"  {vn.title}: {vn.rule}" if vn.formula else f"  {vn.title}"
             if nid in ov.ran:
                 text += "  [ran]"
             for extra in ov.extra.get(nid, ()):

@@ -18,6 +18,8 @@ Nothing here computes a gradient.
 from __future__ import annotations
 
 import inspect
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +49,15 @@ class VNode:
     group: str | None = None        # dotted module path of the innermost cluster it belongs to
     members: tuple = ()             # module nodes: the ids collapsed into this one
     lines: tuple = ()               # module and saved nodes: their detail lines
+
+    @property
+    def rule(self):
+        """The local rule with its slots marked (``∂/∂①a = ②b, ∂/∂②b = ①a``)."""
+        return slot_formula(self.formula, [n for n, _ in self.inputs])
+
+    def slot(self, i):
+        """Input ``i``'s slot, as written everywhere (``①a``)."""
+        return slot(i, self.inputs[i][0] if i < len(self.inputs) else "")
 
     @property
     def is_tensor(self):
@@ -91,6 +102,43 @@ def input_names(node):
     if len(names) >= n:
         return names[:n]
     return [f"input {i}" for i in range(n)]
+
+
+def slot(i, name=""):
+    """How an op's input slot ``i`` (0-based) is written everywhere: ``①a``, ``②b``, ``①x``.
+
+    The circled position marks it as the op's own parameter, never a tensor of the learner's that
+    happens to be called ``a``: ``①a`` is "the op's 1st input, named a in its rule". Unnamed
+    slots are just ``①``, ``②`` …
+    """
+    n = i + 1
+    mark = chr(0x2460 + i) if 1 <= n <= 20 else f"({n})"
+    return mark if not name or name.startswith("input ") else mark + name
+
+
+def slot_formula(formula, names):
+    """``formula`` with each slot name written as its slot (``∂/∂a = b`` → ``∂/∂①a = ②b``).
+
+    A name counts only as a whole word (``x`` in ``exp(x)`` but not in ``exp``); a bar over its
+    first letter (``ā``, ``w̄t``) stays with it."""
+    if not formula or not names:
+        return formula
+    real = [(i, n) for i, n in enumerate(names) if n and not n.startswith("input ")]
+    if not real:
+        return formula
+    by_name = {}
+    for i, n in real:
+        by_name.setdefault(n, i)
+    parts = sorted(by_name, key=len, reverse=True)
+    alts = "|".join(re.escape(n[0]) + "\u0304?" + re.escape(n[1:]) for n in parts)
+    pattern = re.compile(f"(?<![A-Za-z0-9_])(?:{alts})(?![A-Za-z0-9_])")
+
+    def sub(m):
+        text = m.group(0)
+        return slot(by_name[text.replace("\u0304", "")]) + text
+
+    # ā is one character (U+0101) in most rules: decompose, mark the slots, compose again
+    return unicodedata.normalize("NFC", pattern.sub(sub, unicodedata.normalize("NFD", formula)))
 
 
 def op_name(node):
@@ -320,12 +368,12 @@ class GraphModel:
             if saved is None:
                 return ["freed after backward", "(pass retain_graph=True to keep)"]
             for i, x in enumerate(saved):
-                label = names_in[i] if i < len(names_in) else f"input {i}"
+                label = slot(i, names_in[i] if i < len(names_in) else "")
                 if isinstance(x, Tensor):
                     who = named.get(id(x), (None,))[0]
                     if who is None and x.grad_fn is not None:
                         who = f"{x.grad_fn.name()}'s output"
-                    shown = f" = {who}" if who and who != label else ""
+                    shown = f" = {who}" if who else ""
                     lines.append(f"{label}{shown} {tuple(x.shape)}")
                 elif isinstance(x, _NUMBER_TYPES):
                     lines.append(f"{label} = {_number(x)}")

@@ -45,6 +45,15 @@ def bar(name):
     return name + "\u0304" if len(name) == 1 else f"∂L/∂{name}"
 
 
+def slot_bar(sl):
+    """The gradient an op sends back through slot ``sl``: ``①ā`` for a one-letter slot name,
+    ``∂L/∂③wt`` otherwise (``①`` alone for an unnamed slot: ``∂L/∂①``)."""
+    mark, name = sl[:1], sl[1:]
+    if sl.startswith("("):                      # slots past ⑳: "(21)a"
+        mark, name = sl[: sl.index(")") + 1], sl[sl.index(")") + 1:]
+    return f"{mark}{name}\u0304" if len(name) == 1 else f"∂L/∂{sl}"
+
+
 def broadcast_axes(in_shape, out_shape):
     """Axes of ``out_shape`` an operand of ``in_shape`` was broadcast along (or ``None`` when
     ``in_shape`` does not broadcast to ``out_shape``): (new leading axes, stretched size-1 axes)."""
@@ -177,6 +186,8 @@ class BackwardReplay:
         lines.append(f"then each op runs once, outputs first: {len(steps)} "
                      f"step{'' if len(steps) == 1 else 's'}; "
                      "ḡ × local derivative = the gradient each input receives")
+        lines.append("①a, ②b …: an op's 1st, 2nd … input slot, named as in its rule (not your "
+                     "tensors)")
         root = self.model.outputs[0] if self.model.outputs else None
         return Frame(0, "start", root, None, f"Start · {self.steps_total} backward step{'' if self.steps_total == 1 else 's'}", lines,
                      leaf_grads=leaf_grads)
@@ -192,10 +203,11 @@ class BackwardReplay:
         lines = [f"upstream ḡ = ∂{L}/∂{out} = {values(g_out)}"
                  + ("" if g_out.ndim == 0 else f"   shape {fmt_shape(g_out.shape)}")]
         if op.formula:
-            lines.append(f"local rule: {op.formula}")
+            lines.append(f"local rule: {op.rule}")
         elementwise = _is_elementwise(op.engine)
         for i, ((name, src), g) in enumerate(zip(op.inputs, ev.grad_inputs)):
-            who = f"{name} ← {self._name(src)}" if src is not None else name
+            sl = op.slot(i)
+            who = f"{sl} ← {self._name(src)}" if src is not None else sl
             if src is None or not self.model.all_nodes[src].engine:
                 lines.append(f"input {who}: a constant, needs no gradient (nothing sent)")
                 continue
@@ -203,25 +215,25 @@ class BackwardReplay:
                 lines.append(f"input {who}: no gradient needed")
                 continue
             arr = to_numpy(g)
-            lines.append(self._sent_line(name, who, g_out, arr, elementwise))
-            lines += self._shape_notes(op, i, name, g_out.shape, arr.shape)
+            lines.append(self._sent_line(sl, who, g_out, arr, elementwise))
+            lines += self._shape_notes(op, i, sl, g_out.shape, arr.shape)
         return title, lines
 
-    def _sent_line(self, name, who, g_out, g_in, elementwise):
-        sym = bar(name)
+    def _sent_line(self, sl, who, g_out, g_in, elementwise):
+        sym = slot_bar(sl)
         if elementwise and g_in.shape == g_out.shape and g_in.size <= 4:
             nz = g_out != 0
             if np.all(nz):
                 local = g_in / g_out
-                return (f"input {who}: {sym} = ḡ × ∂{'out'}/∂{name} = {values(g_out)} × "
+                return (f"input {who}: {sym} = ḡ × ∂out/∂{sl} = {values(g_out)} × "
                         f"{values(local)} = {values(g_in)}")
-            return f"input {who}: {sym} = ḡ × ∂out/∂{name} = {values(g_in)} (ḡ is 0 there)"
+            return f"input {who}: {sym} = ḡ × ∂out/∂{sl} = {values(g_in)} (ḡ is 0 there)"
         text = f"input {who}: {sym} = {values(g_in)}"
         if g_in.ndim:
             text += f"   shape {fmt_shape(g_in.shape)}"
         return text
 
-    def _shape_notes(self, op, i, name, out_shape, in_shape):
+    def _shape_notes(self, op, i, sl, out_shape, in_shape):
         if tuple(in_shape) == tuple(out_shape):
             return []
         if _broadcasts(op.engine, i):
@@ -233,11 +245,11 @@ class BackwardReplay:
                     parts.append(f"summed over {_axes_text(lead)}")
                 if stretched:
                     parts.append(f"summed over {_axes_text(stretched)} keeping size 1")
-                return [f"   broadcast: {name} {fmt_shape(in_shape)} was stretched to "
+                return [f"   broadcast: {sl} {fmt_shape(in_shape)} was stretched to "
                         f"{fmt_shape(out_shape)} in the forward pass (each value used several "
-                        f"times), so its gradient adds up every use: ḡ·∂out/∂{name} "
+                        f"times), so its gradient adds up every use: ḡ·∂out/∂{sl} "
                         f"{' and '.join(parts)} → {fmt_shape(in_shape)}"]
-        return [f"   shape: {bar(name)} has {name}'s shape {fmt_shape(in_shape)}, not the "
+        return [f"   shape: {slot_bar(sl)} has {sl}'s shape {fmt_shape(in_shape)}, not the "
                 f"output's {fmt_shape(out_shape)}: a gradient has the shape of its tensor"]
 
     def _describe_sum(self, nid, ev, contribs, last_step):
@@ -335,7 +347,8 @@ class ForwardSteps:
                     ["a whole module, drawn as one node"])
         args = []
         links = []
-        for name, src in vn.inputs:
+        for i, (_, src) in enumerate(vn.inputs):
+            name = vn.slot(i)
             if src is None:
                 args.append("·")
                 links.append(f"{name}: None (a constant: no gradient will flow there)")
@@ -352,7 +365,7 @@ class ForwardSteps:
                 links.append(f"{name}: None ({s.title} is a constant: no gradient needed)")
         out = vn.output_name or nid
         lines = [f"{out} = {vn.op}({', '.join(args)}) records the node {vn.title}",
-                 f"its local rule, for backward: {vn.formula}" if vn.formula else "",
+                 f"its local rule, for backward: {vn.rule}" if vn.formula else "",
                  "next_functions (edges towards the inputs):"] + [f"   {x}" for x in links]
         return f"Op {k} of {len(self.ops)} · {vn.title}", [x for x in lines if x]
 

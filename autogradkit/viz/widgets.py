@@ -277,14 +277,14 @@ class BackwardExplorer(_Explorer):
                 heat.append((label, arr))
 
         if vn.kind == "op":
-            title = f"{self.replay._name(nid)}: {vn.formula}"
+            title = f"{self.replay._name(nid)}: {vn.rule}"
             if nid in f.received:
                 add("ḡ received", f.received[nid])
             else:
                 rows.append(("ḡ received", "not yet: this op has not run"))
             for (src, dst, i), g in f.sent.items():
                 if dst == nid:
-                    add(f"sent to {vn.inputs[i][0]} ← {self.replay._name(src)}", g)
+                    add(f"sent to input {vn.slot(i)} ← {self.replay._name(src)}", g)
         elif vn.kind == "module":
             title = f"{vn.title}: {vn.note}"
             rows += [("parameters", "\n".join(vn.lines))]

@@ -1,4 +1,4 @@
-"""Exercise 7 (chapter 4, more practice): ten VJP puzzles, written by hand on numpy arrays.
+"""Exercise 9 (chapter 4, more practice): ten VJP puzzles, written by hand on numpy arrays.
 
 Each task is one op's vector-Jacobian product: mean, max with ties, softmax, log-softmax,
 indexing with repeated indices, ``where``, reshape + permute, cumsum, a broadcast addition and a
@@ -23,7 +23,7 @@ import autogradkit as ag
 from .compare import NotNumbers, shape_str, to_array
 from .core import Exercise
 
-exercise = Exercise("ex7_vjp_puzzles", "Exercise 7: VJP puzzles", chapter=4)
+exercise = Exercise("ex9_vjp_puzzles", "Exercise 9: VJP puzzles", chapter=4)
 
 _H = 1e-6                      # central-difference step
 _GC_RTOL, _GC_ATOL = 1e-4, 1e-6
