@@ -14,7 +14,8 @@ from .dtypes import (float16, float32, float64, int8, int16, int32, int64, uint8
 from .backend import Device, device
 from .tensor import Tensor, Size
 from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, zeros_like,
-                       ones_like, full_like, rand, randn, rand_like, randn_like, randint, randperm,
+                       ones_like, full_like, rand, randn, normal, rand_like, randn_like, randint,
+                       randperm,
                        arange, linspace, eye, manual_seed, get_rng_state, set_rng_state)
 from .functional import *  # noqa: F401,F403  (the ops as functions: exp, sum, cat, …)
 from .functional import __all__ as _functional_all
@@ -41,7 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Size", "DType", "Device", "device", "tensor", "as_tensor", "from_numpy",
            "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "full_like", "rand", "randn",
-           "rand_like", "randn_like", "randint", "randperm", "arange", "linspace", "eye",
+           "normal", "rand_like", "randn_like", "randint", "randperm", "arange", "linspace", "eye",
            "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "autograd", "cuda", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
            "uint8", "bool_", "set_default_dtype", "get_default_dtype", "float", "double", "half",

@@ -69,7 +69,15 @@ def from_numpy(array):
     return Tensor._make(array)
 
 
-def _sizes(size, op):
+def _sizes(size, op, size_kw=None):
+    """The sizes as given positionally (``zeros(2, 3)``, ``zeros((2, 3))``) or by keyword
+    (``zeros(size=(2, 3))``, as PyTorch also accepts)."""
+    if size_kw is not None:
+        if size:
+            raise TypeError(f"{op}: give the sizes positionally or as size=, not both")
+        if not isinstance(size_kw, (tuple, list)):         # PyTorch wants a sequence here too
+            raise TypeError(f"{op}: size= must be a tuple of ints, got {type(size_kw).__name__}")
+        size = (tuple(size_kw),)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     for s in size:
@@ -92,16 +100,16 @@ def _float_dtype(dtype):
     return dtypes.to_numpy(dtype) if dtype is not None else dtypes.default_float.numpy
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(np.zeros(_sizes(size, "zeros"), _float_dtype(dtype)), None, device, requires_grad)
+def zeros(*sizes, dtype=None, device=None, requires_grad=False, size=None):
+    return _finish(np.zeros(_sizes(sizes, "zeros", size), _float_dtype(dtype)), None, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(np.ones(_sizes(size, "ones"), _float_dtype(dtype)), None, device, requires_grad)
+def ones(*sizes, dtype=None, device=None, requires_grad=False, size=None):
+    return _finish(np.ones(_sizes(sizes, "ones", size), _float_dtype(dtype)), None, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+def empty(*sizes, dtype=None, device=None, requires_grad=False, size=None):
+    return zeros(*sizes, dtype=dtype, device=device, requires_grad=requires_grad, size=size)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -131,18 +139,33 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
     return full(tuple(t.shape), fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+def rand(*sizes, dtype=None, device=None, requires_grad=False, generator=None, size=None):
     """Uniform on [0, 1). Drawn on the CPU, so the same seed gives the same numbers on every device."""
     g = generator if generator is not None else _generator
     dt = _float_dtype(dtype)
-    return _finish(g.random(_sizes(size, "rand"), dtype=np.float64).astype(dt), None, device, requires_grad)
+    return _finish(g.random(_sizes(sizes, "rand", size), dtype=np.float64).astype(dt), None, device,
+                   requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
+def randn(*sizes, dtype=None, device=None, requires_grad=False, generator=None, size=None):
     """Standard normal. Drawn on the CPU, so the same seed gives the same numbers on every device."""
     g = generator if generator is not None else _generator
     dt = _float_dtype(dtype)
-    return _finish(g.standard_normal(_sizes(size, "randn")).astype(dt), None, device, requires_grad)
+    return _finish(g.standard_normal(_sizes(sizes, "randn", size)).astype(dt), None, device, requires_grad)
+
+
+def normal(mean, std, size, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Numbers drawn from N(mean, std²) in the shape ``size``, from the same generator as
+    ``randn`` (so ``manual_seed`` repeats them): ``mean + std · randn(size)``. This is PyTorch's
+    form with a number mean and std; its forms with tensor means/stds are not provided."""
+    for name, v in (("mean", mean), ("std", std)):
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+            raise TypeError(f"normal: {name} must be a number here, got {type(v).__name__}")
+    if std < 0:
+        raise ValueError(f"normal: std must be >= 0, got {std}")
+    g = generator if generator is not None else _generator
+    draw = float(mean) + float(std) * g.standard_normal(_sizes((), "normal", size))
+    return _finish(draw.astype(_float_dtype(dtype)), None, device, requires_grad)
 
 
 def rand_like(t, dtype=None, device=None, requires_grad=False):

@@ -13,11 +13,11 @@ from .ops import elementwise as E, reduce as R, shape as S, linalg as L
 
 
 __all__ = [
-    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "reciprocal", "abs", "sign", "sin", "cos",
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "log1p", "expm1", "sqrt", "reciprocal", "abs", "sign", "sin", "cos",
     "tanh", "sigmoid", "relu", "clamp", "clip", "maximum", "minimum", "where", "sum", "mean", "max",
     "min", "var", "std", "logsumexp", "softmax", "log_softmax", "reshape", "view", "transpose",
     "permute", "squeeze", "unsqueeze", "expand", "flatten", "cat", "concat", "stack", "matmul",
-    "mm", "dot", "argmax", "argmin", "all", "any", "square",
+    "mm", "dot", "argmax", "argmin", "all", "any", "square", "norm",
 ]
 
 MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
@@ -113,6 +113,16 @@ def exp(x):
 def log(x):
     """Natural logarithm elementwise."""
     return E.Log.apply(x)
+
+
+def log1p(x):
+    """ln(1 + x) elementwise, accurate where x is tiny (log(1 + x) would round 1 + x to 1)."""
+    return E.Log1p.apply(_t(x, "log1p"))
+
+
+def expm1(x):
+    """eˣ − 1 elementwise, accurate where x is tiny (exp(x) − 1 would lose every digit)."""
+    return E.Expm1.apply(_t(x, "expm1"))
 
 
 def sqrt(x):
@@ -275,7 +285,18 @@ def log_softmax(x, dim):
     return R.LogSoftmax.apply(_t(x, "log_softmax"), dim=dim)
 
 
-def argmax(x, dim=None, keepdim=False):
+def _axis_alias(dim, axis, op):
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"{op}: give dim or its alias axis, not both")
+    return axis
+
+
+def argmax(x, dim=None, keepdim=False, *, axis=None):
+    """The index of the largest element (of the flattened tensor, or along ``dim``; ``axis`` is
+    an alias of ``dim``, as in PyTorch)."""
+    dim = _axis_alias(dim, axis, "argmax")
     data = _t(x, "argmax")._data
     if dim is None:
         return x._make(np.asarray(data.argmax()).astype(np.int64) if type(data) is np.ndarray
@@ -284,13 +305,35 @@ def argmax(x, dim=None, keepdim=False):
     return x._make((_expand(out, dim) if keepdim else out).astype(np.int64))
 
 
-def argmin(x, dim=None, keepdim=False):
+def argmin(x, dim=None, keepdim=False, *, axis=None):
+    dim = _axis_alias(dim, axis, "argmin")
     data = _t(x, "argmin")._data
     if dim is None:
         return x._make(np.asarray(data.argmin()).astype(np.int64) if type(data) is np.ndarray
                             else data.argmin().astype(np.int64))
     out = data.argmin(axis=dim)
     return x._make((_expand(out, dim) if keepdim else out).astype(np.int64))
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector p-norm over all elements or over ``dim``: p = 2 (or "fro", the default: the same
+    numbers) or 1. A composite of recorded ops: p = 2 is √Σx², p = 1 is Σ|x|.
+
+    At x = 0 the 2-norm's gradient x/‖x‖ is 0/0; PyTorch takes it as 0, and so do we: where
+    Σx² = 0 the square root is taken of 1 and its result replaced by 0, so no ∞ · 0 = nan flows
+    back (the "double where")."""
+    x = _t(x, "norm")
+    if dtype is not None:
+        x = x.to(dtype=dtype)
+    if x._data.dtype.kind not in "fc":
+        raise TypeError(f"norm: expected a floating-point tensor, got {x.dtype.name}")
+    if p in ("fro", 2, 2.0):
+        s = sum(x * x, dim, keepdim)
+        zero = s == 0
+        return where(zero, 0.0, sqrt(where(zero, 1.0, s)))
+    if p in (1, 1.0):
+        return sum(abs(x), dim, keepdim)
+    raise ValueError(f"norm: p={p!r} is not supported here (use 2, 'fro' or 1)")
 
 
 def _expand(a, dim):

@@ -16,8 +16,8 @@ from .autograd import functional as _autograd
 from .autograd.node import AccumulateGrad, _add_hook
 from .functional import _coerce, _renamed
 from .ops.convert import Clone, ToCopy
-from .ops.elementwise import (Abs, Add, Cos, Div, Exp, Log, Mul, Neg, Pow, PowTensor, Reciprocal,
-                              Relu, Sigmoid, Sign, Sin, Sqrt, Sub, Tanh)
+from .ops.elementwise import (Abs, Add, Cos, Div, Exp, Expm1, Log, Log1p, Mul, Neg, Pow, PowTensor,
+                              Reciprocal, Relu, Sigmoid, Sign, Sin, Sqrt, Sub, Tanh)
 from .ops.indexing import GetItem
 from .ops.inplace import clamp_, copy_, fill_, inplace, setitem_
 from .ops.linalg import MatMul
@@ -269,6 +269,12 @@ class Tensor(TensorBase):
     def log(self):
         return Log.apply(self)
 
+    def log1p(self):
+        return Log1p.apply(self)
+
+    def expm1(self):
+        return Expm1.apply(self)
+
     def sqrt(self):
         return Sqrt.apply(self)
 
@@ -358,11 +364,14 @@ class Tensor(TensorBase):
     def log_softmax(self, dim):
         return _F.log_softmax(self, dim)
 
-    def argmax(self, dim=None, keepdim=False):
-        return _F.argmax(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False, *, axis=None):
+        return _F.argmax(self, dim, keepdim, axis=axis)
 
-    def argmin(self, dim=None, keepdim=False):
-        return _F.argmin(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False, *, axis=None):
+        return _F.argmin(self, dim, keepdim, axis=axis)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return _F.norm(self, p, dim, keepdim, dtype=dtype)
 
     def all(self, dim=None):
         return _F.all(self, dim)

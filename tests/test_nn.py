@@ -700,3 +700,84 @@ def test_linear_records_like_torch_for_every_bias_shape(bias_shape, x_shape):
     assert names[0] == torch_names[0]
     for g, tg in zip(grads, torch_grads):
         np.testing.assert_allclose(g, tg, rtol=1e-12, atol=1e-12)
+
+
+# ---- ModuleList and Flatten ---------------------------------------------------------------------
+def _stack(m):
+    """The same ModuleList built in either library: constructor, append, extend, insert."""
+    layers = m.nn.ModuleList([m.nn.Linear(4, 3, dtype=m.float64)])
+    layers.append(m.nn.Tanh())
+    layers.extend([m.nn.Linear(3, 2, dtype=m.float64), m.nn.ReLU()])
+    layers.insert(1, m.nn.Identity())
+    return layers
+
+
+class _Holder:
+    """A module that keeps its layers in a ModuleList (built for either library)."""
+
+    @staticmethod
+    def make(m):
+        class Net(m.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.flat = m.nn.Flatten()
+                self.layers = _stack(m)
+
+            def forward(self, x):
+                x = self.flat(x)
+                for layer in self.layers:
+                    x = layer(x)
+                return x
+        return Net()
+
+
+def test_module_list_state_dict_keys_len_indexing_like_torch():
+    ours, theirs = _stack(ag), _stack(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) \
+        == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    assert len(ours) == len(theirs) == 5
+    assert [type(x).__name__ for x in ours] == [type(x).__name__ for x in theirs]
+    assert type(ours[-2]).__name__ == "Linear" and ours[-2] is ours[3]
+    assert isinstance(ours[1:3], nn.ModuleList) and len(ours[1:3]) == 2
+    assert len(list(ours.parameters())) == len(list(theirs.parameters())) == 4
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert repr(ours) == repr(theirs)
+    with pytest.raises(IndexError):
+        ours[5]
+    with pytest.raises(NotImplementedError):
+        ours(ag.zeros(2, 4))
+
+
+def test_module_list_setitem_delitem_renumber_like_torch():
+    keys = []
+    for m in (ag, torch):
+        layers = _stack(m)
+        layers[1] = m.nn.Linear(4, 4, dtype=m.float64)
+        del layers[0]
+        keys.append(list(layers.state_dict()))
+        assert len(layers) == 4
+    assert keys[0] == keys[1]
+
+
+def test_module_list_in_a_module_matches_torch_outputs_and_gradients():
+    ours, theirs = _Holder.make(ag), _Holder.make(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert list(ours.state_dict())[0] == "layers.0.weight"
+    ours.load_state_dict({k: ag.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    x = rng(1).standard_normal((5, 2, 2))
+    yt = theirs(torch.tensor(x))
+    ya = ours(ag.tensor(x))
+    np.testing.assert_allclose(ya.detach().numpy(), np_(yt), **TOL)
+    yt.sum().backward()
+    ya.sum().backward()
+    for (n, pa), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(pa.grad.numpy(), pt.grad.numpy(), err_msg=n, **TOL)
+
+
+@pytest.mark.parametrize("args", [{}, {"start_dim": 0}, {"start_dim": 1, "end_dim": 2},
+                                  {"end_dim": -2}, {"start_dim": -2}])
+def test_flatten_module_matches_torch(args):
+    x = rng(2).standard_normal((2, 3, 4, 5))
+    ours, theirs = nn.Flatten(**args), torch.nn.Flatten(**args)
+    assert repr(ours) == repr(theirs)
+    np.testing.assert_array_equal(ours(ag.tensor(x)).numpy(), np_(theirs(torch.tensor(x))))

@@ -162,6 +162,13 @@ CASES = [
     # ---- elementwise functions ------------------------------------------------------------
     Case("exp", lambda a: a.exp(), [normal(3, 4)]),
     Case("log", lambda a: ag.log(a), [positive(3, 4)]),
+    Case("log1p", lambda a: a.log1p(), [uniform(3, 4, lo=-0.5, hi=2.0)]),
+    Case("log1p_fn", lambda a: ag.log1p(a), [uniform(3, 4, lo=-1e-3, hi=1e-3)]),
+    Case("expm1", lambda a: a.expm1(), [normal(3, 4)]),
+    Case("expm1_fn", lambda a: ag.expm1(a), [uniform(3, 4, lo=-1e-3, hi=1e-3)]),
+    Case("norm", lambda a: a.norm(), [normal(3, 4)]),
+    Case("norm_p2_dim_keepdim", lambda a: ag.norm(a, p=2, dim=1, keepdim=True), [normal(3, 4)]),
+    Case("norm_p1_dim", lambda a: a.norm(p=1, dim=0), [nonzero(3, 4)]),
     Case("sqrt", lambda a: a.sqrt(), [positive(3, 4)]),
     Case("abs", lambda a: a.abs(), [nonzero(3, 4)]),
     Case("abs_builtin", lambda a: abs(a), [nonzero(3, 4)]),

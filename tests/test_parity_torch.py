@@ -142,6 +142,19 @@ OPS = [
     P("matmul_batched_1d", lambda m, a, b: a @ b, [normal(2, 3, 4), normal(4)]),
     P("exp", lambda m, a: a.exp(), [normal(3, 4)]),
     P("log", lambda m, a: m.log(a), [positive(3, 4)]),
+    P("log1p", lambda m, a: a.log1p(), [positive(3, 4)]),
+    P("log1p_fn_negative", lambda m, a: m.log1p(a * 0.4), [normal(3, 4)]),
+    P("expm1", lambda m, a: a.expm1(), [normal(3, 4)]),
+    P("expm1_fn", lambda m, a: m.expm1(a), [normal(3, 4)]),
+    # tiny x: 1 + x rounds to 1, log(1 + x) would give 0 and exp(x) − 1 would give 0
+    P("log1p_tiny", lambda m, a: a.log1p(), [fixed([1e-10, -1e-12, 1e-300, 0.0, 3.0])]),
+    P("expm1_tiny", lambda m, a: m.expm1(a), [fixed([1e-10, -1e-12, 1e-300, 0.0, -3.0])]),
+    P("norm", lambda m, a: a.norm(), [normal(3, 4)]),
+    P("norm_fn_p2_dim", lambda m, a: m.norm(a, p=2, dim=1), [normal(3, 4)]),
+    P("norm_fro_tuple_dims_keepdim", lambda m, a: a.norm(dim=(0, 2), keepdim=True), [normal(2, 3, 4)]),
+    P("norm_keepdim_all", lambda m, a: a.norm(keepdim=True), [normal(3, 4)]),
+    P("norm_p1", lambda m, a: a.norm(p=1), [nonzero(3, 4)]),
+    P("norm_fn_p1_dim_keepdim", lambda m, a: m.norm(a, 1, -1, True), [nonzero(3, 4)]),
     P("sqrt", lambda m, a: a.sqrt(), [positive(3, 4)]),
     P("abs", lambda m, a: a.abs(), [nonzero(3, 4)]),
     P("sign", lambda m, a: a.sign() * a, [nonzero(3, 4)]),
@@ -244,6 +257,10 @@ KINKS = [
     P("maximum_ties_broadcast", lambda m, a, b: m.maximum(a, b),
       [fixed([[1.0], [2.0]]), fixed([1.0, 2.0, 0.0])]),
     P("max_binary_ties", lambda m, a, b: m.max(a, b), [fixed([1.0, 2.0]), fixed([1.0, 3.0])]),
+    # ‖0‖: the 2-norm's gradient x/‖x‖ is 0/0 there; PyTorch gives 0, so do we
+    P("norm_at_zero", lambda m, a: a.norm(), [fixed([0.0, 0.0, 0.0])]),
+    P("norm_dim_zero_row", lambda m, a: a.norm(dim=1), [fixed([[0.0, 0.0], [3.0, -4.0]])]),
+    P("norm_p1_at_zero", lambda m, a: a.norm(p=1, dim=0), [fixed([[0.0, 1.0], [0.0, -2.0]])]),
     P("pow_square_at_zero", lambda m, a: a ** 2, [fixed([0.0, 1.0])]),
     P("pow_zero_exponent_at_zero", lambda m, a: a ** 0, [fixed([0.0, 1.0])]),
     # 0 ** b: PyTorch takes ∂/∂a as 0 where b == 0 and ∂/∂b as 0 where a == 0, b >= 0
@@ -1118,3 +1135,83 @@ def test_nan_inputs_get_the_gradient_pytorch_gives_them(name):
         NAN_GRADIENTS[name](m, x, y).sum().backward()
         got.append([None if t.grad is None else t.grad.numpy().tolist() for t in (x, y)])
     assert str(got[1]) == str(got[0])
+
+
+# ---- argmax/argmin's axis=, size= keywords, normal ---------------------------------------------
+@pytest.mark.parametrize("call", [
+    lambda m, x: m.argmax(x, axis=1),
+    lambda m, x: x.argmax(axis=0),
+    lambda m, x: x.argmax(axis=-1, keepdim=True),
+    lambda m, x: m.argmin(x, axis=0, keepdim=True),
+    lambda m, x: x.argmin(axis=1),
+    lambda m, x: m.argmax(x, dim=1),
+    lambda m, x: x.argmin(),
+], ids=["fn_axis", "method_axis", "axis_keepdim", "argmin_fn_axis_keepdim", "argmin_method_axis",
+        "dim", "flat"])
+def test_argmax_argmin_accept_axis_like_torch(call):
+    same_in_both(lambda m: call(m, m.tensor([[1.0, 5.0, 2.0], [7.0, -1.0, 3.0]])))
+
+
+@pytest.mark.parametrize("name", ["zeros", "ones", "rand", "randn", "empty"])
+@pytest.mark.parametrize("size", [(2, 3), [4], ()], ids=["tuple", "list", "empty"])
+def test_creation_with_size_keyword_like_torch(name, size):
+    def scenario(m):
+        t = getattr(m, name)(size=size)
+        d = getattr(m, name)(size=size, dtype=m.float64)
+        return {"shape": list(t.shape), "dtype": dtype_name(t), "dtype64": dtype_name(d)}
+    same_in_both(scenario)
+
+
+@pytest.mark.parametrize("name", ["zeros", "randn"])
+def test_creation_size_keyword_rejects_an_int_like_torch(name):
+    for m in (torch, ag):
+        with pytest.raises(TypeError):
+            getattr(m, name)(size=3)
+
+
+def test_size_keyword_and_positional_sizes_agree():
+    ag.manual_seed(3)
+    a = ag.randn(size=(2, 3))
+    ag.manual_seed(3)
+    b = ag.randn(2, 3)
+    assert np.array_equal(a.numpy(), b.numpy())
+    with pytest.raises(TypeError):
+        ag.zeros(2, size=(2,))
+
+
+def test_normal_with_number_mean_and_std_like_torch():
+    def scenario(m):
+        m.manual_seed(0)
+        t = m.normal(2.0, 3.0, (2, 5))
+        d = m.normal(0.0, 1.0, size=(4,), dtype=m.float64)
+        return {"shape": list(t.shape), "dtype": dtype_name(t), "shape64": list(d.shape),
+                "dtype64": dtype_name(d), "requires_grad": t.requires_grad}
+    same_in_both(scenario)
+
+
+def test_normal_draws_from_the_seeded_generator():
+    ag.manual_seed(7)
+    a = ag.normal(1.5, 0.5, (1000,), dtype=ag.float64)
+    ag.manual_seed(7)
+    b = ag.normal(1.5, 0.5, size=(1000,), dtype=ag.float64)
+    ag.manual_seed(7)
+    z = ag.randn(1000, dtype=ag.float64)
+    assert np.array_equal(a.numpy(), b.numpy())
+    np.testing.assert_allclose(a.numpy(), 1.5 + 0.5 * z.numpy(), rtol=1e-15)
+    assert abs(a.numpy().mean() - 1.5) < 0.1 and abs(a.numpy().std() - 0.5) < 0.1
+    assert np.all(ag.normal(3.0, 0.0, (3,)).numpy() == 3.0)
+    with pytest.raises(ValueError):
+        ag.normal(0.0, -1.0, (2,))
+
+
+def test_norm_is_a_composite_and_refuses_what_it_does_not_support():
+    """PyTorch records one LinalgVectorNormBackward0 node; our norm is a composite of recorded
+    ops (the 2-norm ends in a where that keeps ‖0‖'s gradient 0), so its grad_fn names differ."""
+    x = ag.tensor([3.0, 4.0], requires_grad=True)
+    assert type(x.norm().grad_fn).__name__ == "Where"
+    assert type(x.norm(p=1).grad_fn).__name__ == "Sum"
+    for m in (torch, ag):           # an integer tensor has no norm, in either library
+        with pytest.raises((TypeError, RuntimeError)):
+            m.tensor([1, 2]).norm()
+    with pytest.raises(ValueError):
+        x.norm(p=3)

@@ -1,4 +1,4 @@
-"""Layers: ``Linear``, ``Sequential``, activations and ``Dropout``."""
+"""Layers: ``Linear``, ``Sequential``, ``ModuleList``, activations, ``Dropout`` and ``Flatten``."""
 from __future__ import annotations
 
 import math
@@ -70,6 +70,65 @@ class Sequential(Module):
     def append(self, module):
         self.add_module(str(len(self._modules)), module)
         return self
+
+
+class ModuleList(Module):
+    """A list of modules, each registered as a submodule named by its position ("0", "1", …), so
+    ``parameters()`` sees them and ``state_dict`` keys read ``0.weight`` as in PyTorch. It has no
+    ``forward``: the module that holds it decides how to call its entries."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _index(self, i):
+        n = len(self._modules)
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise TypeError(f"ModuleList indices must be integers or slices, not {type(i).__name__}")
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for a ModuleList of length {n}")
+        return str(i % n)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ModuleList(list(self._modules.values())[i])
+        return self._modules[self._index(i)]
+
+    def __setitem__(self, i, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList entries must be Modules, got {type(module).__name__}")
+        self._modules[self._index(i)] = module
+
+    def __delitem__(self, i):
+        items = list(self._modules.values())
+        del items[i if isinstance(i, slice) else int(self._index(i))]
+        self._modules.clear()                 # renumber from 0, as PyTorch does
+        self.extend(items)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._modules.clear()
+        self.extend(items)
 
 
 class ReLU(Module):

@@ -140,6 +140,32 @@ class Log(Op):
         return g / x
 
 
+class Log1p(Op):
+    """out = ln(1 + x), accurate for tiny x (where 1 + x rounds to 1)    ∂out/∂x = 1/(1 + x)"""
+    __slots__ = ()
+    _name, op, formula = "Log1PBackward0", "log1p", "∂/∂x = 1/(1 + x)"
+    save = "inputs"
+
+    def forward(self, x):
+        return array_module(x).log1p(x)
+
+    def backward(self, math, g, x):
+        return g / (1 + x)
+
+
+class Expm1(Op):
+    """out = eˣ − 1, accurate for tiny x (where eˣ rounds to 1)    ∂out/∂x = eˣ = out + 1"""
+    __slots__ = ()
+    _name, op, formula = "Expm1Backward0", "expm1", "∂/∂x = exp(x) = out + 1"
+    save = "output"
+
+    def forward(self, x):
+        return array_module(x).expm1(x)
+
+    def backward(self, math, g, out):
+        return g * (out + 1)
+
+
 class Sqrt(Op):
     """out = √x    ∂out/∂x = 1/(2√x) = 1/(2·out)"""
     __slots__ = ()
