@@ -65,6 +65,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .autograd import engine, trace
+from .autograd.functional import ones_like
 from .autograd.grad_mode import GradMode
 from .autograd.math import NUMPY_MATH, math_for
 from .autograd.node import (AccumulateGrad, Node, Op, _device_error, _inplace_error, _op_error,
@@ -419,7 +420,8 @@ def relu_run_backward(self, math, grad, create_graph):
         return _reference_run_backward(self, math, grad, create_graph)
     if self._out_vc[0] != 0:
         raise _inplace_error(self, "the output", out, 0, self._out_vc[0])
-    return (grad * (out != 0).astype(out.dtype),)       # math.nonzero(out), written out
+    return (grad * (out != 0).astype(out.dtype),)   # Relu.backward with ArrayMath.nonzero, written
+                                                    # out (test_fast_paths: the same bits)
 
 
 def mse_run_backward(self, math, grad, create_graph):
@@ -432,7 +434,7 @@ def mse_run_backward(self, math, grad, create_graph):
         vc = t._vcs
         if vc is not None and vc[0] != v:
             raise _inplace_error(self, f"input {i}", t, v)
-    a, b = a._data, b._data
+    a, b = a._data, b._data     # MSELoss.backward, written out (test_fast_paths: the same bits)
     ga = (a - b) * (grad * (2.0 / a.size if self.reduction == "mean" else 2.0))
     return ga, (-ga if self._next[1] is not None else None)
 
@@ -503,9 +505,10 @@ def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=
     if (fn is not None and gradient is None and inputs is None and not create_graph
             and self._data.size == 1 and trace.active() is None):
         data = self._data
-        one = np.array(1, data.dtype) if data.__class__ is _ndarray else None
-        seed = (one if data.ndim == 0 else one.reshape(data.shape)) if one is not None else \
-            engine.math_for(data).xp.ones(data.shape, dtype=data.dtype)
+        if data.__class__ is _ndarray:      # ḡ = 1 (np.ones is slower on one element)
+            seed = np.array(1, data.dtype).reshape(data.shape)
+        else:
+            seed = ones_like(data)
         plain_backward(fn, seed, bool(retain_graph))
     else:
         _reference_backward(self, gradient, retain_graph, create_graph, inputs)

@@ -186,12 +186,7 @@ def _check_to_device(t, answer):
             t.fail("your function changed the batch it was given", "in_place")
         if got is batch:
             t.fail("your function returned the very same dict it was given", "in_place")
-        for g, w, where in _same_structure(t, got, batch):
-            if not _on(g, "cpu"):
-                t.fail(f"{where} is on {g.device}, expected cpu", "not_moved")
-            if g.dtype != w.dtype:
-                t.fail(f"{where} has dtype {g.dtype}, expected {w.dtype}", "via_numpy")
-            t.compare(_host(g).astype(np.float64), _host(w).astype(np.float64), what=where)
+        _check_on_cpu(t, got, batch)
     t.case('the batch moved to "cuda" and back (a strict CuPy stand-in plays the GPU)')
     with _fake_gpu() as fake:
         if not fake:
@@ -201,13 +196,17 @@ def _check_to_device(t, answer):
         for g, w, where in _same_structure(t, got, batch):
             if not _on(g, "cuda"):
                 t.fail(f"{where} is on {g.device}, expected cuda:0", "not_moved")
-        back = t.call(answer, got, "cpu")
-        for g, w, where in _same_structure(t, back, batch):
-            if not _on(g, "cpu"):
-                t.fail(f"{where} is on {g.device} after moving back, expected cpu", "not_moved")
-            if g.dtype != w.dtype:
-                t.fail(f"{where} has dtype {g.dtype}, expected {w.dtype}", "via_numpy")
-            t.compare(_host(g).astype(np.float64), _host(w).astype(np.float64), what=where)
+        _check_on_cpu(t, t.call(answer, got, "cpu"), batch, " after moving back")
+
+
+def _check_on_cpu(t, got, batch, when=""):
+    """Every tensor of ``got`` on the CPU, with its dtype and values from ``batch``."""
+    for g, w, where in _same_structure(t, got, batch):
+        if not _on(g, "cpu"):
+            t.fail(f"{where} is on {g.device}{when}, expected cpu", "not_moved")
+        if g.dtype != w.dtype:
+            t.fail(f"{where} has dtype {g.dtype}, expected {w.dtype}", "via_numpy")
+        t.compare(_host(g).astype(np.float64), _host(w).astype(np.float64), what=where)
 
 
 # ---- task 3 -----------------------------------------------------------------------------------
