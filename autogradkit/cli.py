@@ -160,27 +160,36 @@ def _grade(args):
         return _fail("--timeout must be positive")
     if args.time_limit is not None and args.time_limit <= 0:
         return _fail("--time-limit must be positive")
+    if args.jobs < 1:
+        return _fail("--jobs must be at least 1")
+    if args.json and args.csv:
+        return _fail("choose one of --json and --csv")
+    if args.total_timeout <= 0:
+        return _fail("--total-timeout must be positive")
     return grading.run(args.notebooks, as_json=args.json, timeout=args.timeout,
-                       time_limit=args.time_limit)
+                       time_limit=args.time_limit, total_timeout=args.total_timeout,
+                       jobs=args.jobs, as_csv=args.csv)
 
 
 def _exercises(args):
     """Generate the learner notebooks from their sources, or check that they are up to date."""
     from autogradkit.exercises import notebooks
-    folder = args.dir
-    if not notebooks.sources(folder):
-        return _fail(f"no source notebooks in {folder}/source (use --dir to point at the "
-                     "exercises folder)")
+    folders = [args.dir] if args.dir else [f for f in ("exercises", "notebooks")
+                                           if notebooks.sources(f)]
+    if not folders or not all(notebooks.sources(f) for f in folders):
+        return _fail(f"no source notebooks in {(folders or ['exercises'])[0]}/source (use --dir "
+                     "to point at the exercises or notebooks folder)")
     if args.check:
-        problems = notebooks.up_to_date_problems(folder)
+        problems = [p for f in folders for p in notebooks.up_to_date_problems(f)]
         for p in problems:
             print(f"autogradkit: {p}", file=sys.stderr)
         if problems:
             return 1
-        print(f"the learner notebooks in {folder} are up to date with their sources")
+        print(f"the learner notebooks in {' and '.join(folders)} are up to date with their sources")
         return 0
     try:
-        notebooks.build(folder, names=args.names or None, run=not args.no_execute)
+        for f in folders:
+            notebooks.build(f, names=args.names or None, run=not args.no_execute)
     except notebooks.SourceError as exc:
         return _fail(str(exc))
     return 0
@@ -244,11 +253,21 @@ def build_parser():
                            description="Run learner exercise notebooks top to bottom in a fresh "
                            "kernel, check every task, and print a score table per notebook. "
                            "Exit status 0 only when every task passes.")
-    grade.add_argument("notebooks", nargs="+", metavar="PATH.ipynb", help="notebook(s) to grade")
+    grade.add_argument("notebooks", nargs="+", metavar="PATH", help="notebook(s) to grade, or "
+                       "folders of them (a class's submissions)")
+    grade.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="grade N notebooks "
+                       "at a time (default 1)")
+    grade.add_argument("--csv", action="store_true", help="print one CSV row per task: student, "
+                       "notebook, exercise, task, points, status, failing case, message, hint, "
+                       "time, checker version")
     grade.add_argument("--json", action="store_true", help="print the results as JSON "
                        "(for instructors' scripts)")
     grade.add_argument("--timeout", type=float, default=120, help="seconds a single cell may "
                        "run before it is interrupted (default 120)")
+    grade.add_argument("--total-timeout", type=float, default=900, metavar="SECONDS",
+                       help="seconds all of the learner's cells together may run; later cells "
+                       "are skipped (default 900). The checks run after, each task with its own "
+                       "time limit")
     grade.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                        help="the time each task's check may take (default: each task's own, "
                        "10 s for most)")
@@ -256,12 +275,13 @@ def build_parser():
     exercises = sub.add_parser("exercises", help="generate the learner exercise notebooks from "
                                "their sources (or --check that they are up to date)",
                                description="Make each learner notebook exercises/exN_*.ipynb "
-                               "from its source exercises/source/exN_*.ipynb (solution regions "
+                               "(and each course notebook notebooks/NN_*.ipynb with 'your turn' "
+                               "cells) from its source in source/ (solution regions "
                                "replaced by stubs), and run both so their outputs are stored.")
     exercises.add_argument("names", nargs="*", metavar="NAME", help="only these exercises "
                            "(e.g. ex1_derivatives); default all")
-    exercises.add_argument("--dir", default="exercises", help="the exercises folder "
-                           "(default ./exercises)")
+    exercises.add_argument("--dir", default=None, help="the exercises or notebooks folder "
+                           "(default: both ./exercises and ./notebooks)")
     exercises.add_argument("--check", action="store_true", help="change nothing; exit 1 if a "
                            "learner notebook is out of date with its source or not executed")
     exercises.add_argument("--no-execute", action="store_true", help="write the learner "
@@ -269,8 +289,8 @@ def build_parser():
     exercises.set_defaults(func=_exercises)
     course = sub.add_parser("course", help="copy the course notebooks and the exercises into a "
                             "folder, to open with Jupyter",
-                            description="Copy the course notebooks (notebooks/0*.ipynb, with "
-                            "selfcheck.py) and the learner exercise notebooks "
+                            description="Copy the course notebooks (notebooks/0*.ipynb) and the "
+                            "learner exercise notebooks "
                             "(exercises/ex*.ipynb) that come with this installation into DIR, "
                             "and say how to open them. Refuses a DIR that is not empty unless "
                             "--force.")

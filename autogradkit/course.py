@@ -9,9 +9,10 @@ Where the files come from
       ``_course`` folder; the files are read from ``notebooks/`` and ``exercises/`` next to the
       package.
 
-What is copied (``FILES``): the course notebooks ``notebooks/0*.ipynb`` with ``selfcheck.py``,
-which their "check yourself" cells import, and the learner exercise notebooks
-``exercises/ex*.ipynb``. Never ``exercises/source/``: it holds the solutions.
+What is copied (``FILES``): the course notebooks ``notebooks/0*.ipynb`` (their "check yourself"
+cells and "your turn" checks import from ``autogradkit.exercises``, which keeps the answers) and
+the learner exercise notebooks ``exercises/ex*.ipynb``. Never ``exercises/source/`` or
+``notebooks/source/``: they hold the solutions.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 # folder -> the patterns of the files copied from it (pyproject.toml's package-data matches).
 FILES = {
-    "notebooks": ("0*.ipynb", "selfcheck.py"),
+    "notebooks": ("0*.ipynb",),
     "exercises": ("ex*.ipynb",),
 }
 

@@ -47,7 +47,8 @@ bool_ = DType("bool", np.bool_)
 
 _BY_NUMPY = {d.numpy: d for d in (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)}
 
-default_float = float32
+FRESH_DEFAULT_FLOAT = float32     # what a new session starts with
+default_float = FRESH_DEFAULT_FLOAT
 
 
 def from_numpy(np_dtype):

@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def expected_files() -> dict[str, bytes]:
     """What the command must copy, read from the repository, independently of ``course.FILES``:
-    the course notebooks with the ``selfcheck.py`` they import, and the learner exercises."""
-    paths = [*ROOT.glob("notebooks/0*.ipynb"), ROOT / "notebooks" / "selfcheck.py",
-             *ROOT.glob("exercises/ex*.ipynb")]
+    the course notebooks and the learner exercises (never a solution source)."""
+    paths = [*ROOT.glob("notebooks/0*.ipynb"), *ROOT.glob("exercises/ex*.ipynb")]
     return {p.relative_to(ROOT).as_posix(): p.read_bytes() for p in paths}
 
 

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SANITIZE = NOTEBOOKS / "nbval_sanitize.cfg"
 ALL = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+SOURCES = sorted(p.name for p in (NOTEBOOKS / "source").glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +85,27 @@ def test_notebook_links_point_at_files_that_exist(name):
     assert not broken, f"{name} links to files that do not exist: {broken}"
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_notebook_passes_strict_nbval(name, env):
+def strict_nbval(path, env):
     cmd = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
            "--nbval-sanitize-with", str(SANITIZE), "-p", "no:cacheprovider", "-q",
-           "--rootdir", str(ROOT), str(NOTEBOOKS / name)]
+           "--rootdir", str(ROOT), str(path)]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600, check=False)
     report = proc.stdout[-8000:] + proc.stderr[-2000:]
-    assert proc.returncode == 0, f"strict nbval failed for {name}:\n{report}"
+    assert proc.returncode == 0, f"strict nbval failed for {path.name}:\n{report}"
     assert re.search(r"\b\d+ passed\b", proc.stdout), report
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_notebook_passes_strict_nbval(name, env):
+    strict_nbval(NOTEBOOKS / name, env)
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_the_solution_source_passes_strict_nbval(name, env):
+    """The course run with every "your turn" filled in (notebooks/source/): its stored outputs,
+    every check ✅, are what running it gives now."""
+    strict_nbval(NOTEBOOKS / "source" / name, env)
 
 
 def run_notebook(name, env, first_cell):

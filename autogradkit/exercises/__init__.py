@@ -19,6 +19,8 @@ Pieces:
 * ``scalar``      — the tiny scalar engine the chapter-3 checks build graphs with;
 * ``ex1_derivatives`` … ``ex8_beyond`` — one module of tasks per course chapter (1–8);
 * ``ex9_vjp_puzzles`` — extra chapter-4 practice: ten VJP rules written by hand;
+* ``nb02_chain_rule`` … ``nb06_article`` — the "your turn" tasks of course notebooks 2–6, each
+  with a reference implementation that ``use`` goes on with while the learner's is not right yet;
 * ``notebooks``   — the generator: solution source → learner notebook, and the up-to-date check;
 * ``grading``     — ``autogradkit grade``: run a notebook headless and score its tasks.
 """
@@ -31,13 +33,17 @@ from .core import REGISTRY, Exercise, Result
 EXERCISES = ("ex1_derivatives", "ex2_chain_rule", "ex3_backward", "ex4_tensors", "ex5_modules",
              "ex6_training", "ex7_devices", "ex8_beyond", "ex9_vjp_puzzles")
 
+# The course notebooks' "your turn" tasks (notebooks/source/NN_*.ipynb): one module each.
+TURNS = ("nb02_chain_rule", "nb03_backward", "nb04_tensors", "nb05_modules", "nb06_article")
+
 
 def load(exercise_id):
     """The :class:`Exercise` called ``exercise_id`` (importing its module)."""
-    if exercise_id not in EXERCISES:
-        raise LookupError(f"no exercise called {exercise_id!r}; there are: {', '.join(EXERCISES)}")
+    if exercise_id not in EXERCISES + TURNS:
+        raise LookupError(f"no exercise called {exercise_id!r}; there are: "
+                          f"{', '.join(EXERCISES + TURNS)}")
     importlib.import_module(f"{__name__}.{exercise_id}")
     return REGISTRY[exercise_id]
 
 
-__all__ = ["EXERCISES", "Exercise", "Result", "load"]
+__all__ = ["EXERCISES", "TURNS", "Exercise", "Result", "load"]

@@ -122,7 +122,35 @@ def compare(got, expected, what="result", rtol=1e-5, atol=1e-8, alternatives=Non
     index = tuple(np.argwhere(bad)[0]) if g.ndim else ()
     where = what.format(names[index[0]]) if names is not None else index_str(what, index)
     message = f"{where}: expected {fmt(e[index], g[index])}, got {fmt(g[index], e[index])}"
-    return Mismatch(message, _which_mistake(g, e, rtol, atol, alternatives, generic))
+    mistake = _which_mistake(g, e, rtol, atol, alternatives, generic)
+    return Mismatch(message, mistake or _dtype_mistake(got, g, e))
+
+
+def _dtype_mistake(got, g, e):
+    """An answer wrong only because of its dtype: integers that lost the fractions, or float32
+    that is right to float32's precision where the check asks for more."""
+    kind = _dtype_kind(got)
+    if kind in ("i", "u") and not np.all(e == np.round(e)):
+        return "integer_dtype"
+    if kind == "float32" and np.allclose(g, e, rtol=1e-5, atol=1e-6):
+        return "float32_precision"
+    return None
+
+
+def _dtype_kind(value):
+    from ..tensor import Tensor
+    if isinstance(value, Tensor):
+        name = str(value.dtype).replace("autogradkit.", "")
+        return "float32" if name == "float32" else ("i" if name.startswith(("int", "uint")) else None)
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return "i"
+    try:
+        dtype = np.asarray(value).dtype
+    except Exception:
+        return None
+    return "float32" if dtype == np.float32 else (dtype.kind if dtype.kind in "iu" else None)
 
 
 def _which_mistake(g, e, rtol, atol, alternatives, generic):
@@ -147,7 +175,7 @@ def _which_mistake(g, e, rtol, atol, alternatives, generic):
         return "doubled"
     if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g, e.T, rtol, atol):
         return "transposed"
-    if not np.any(g):
+    if not np.any(g) and g.size > 1:    # one number that happens to be 0 says nothing
         return "zeros"
     return None
 
@@ -159,6 +187,8 @@ def _shape_mismatch(g, e, what):
         return Mismatch(message, "transposed")
     if g.size == e.size:
         return Mismatch(message, "reshaped")
+    if e.ndim == 0 and g.size > 1:           # one number expected: a loss left unreduced
+        return Mismatch(message, "not_reduced")
     if broadcasts_to(es, gs):
         return Mismatch(message, "unsummed_broadcast")
     return Mismatch(message, None)

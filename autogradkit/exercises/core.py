@@ -19,6 +19,15 @@ from .compare import compare
 REGISTRY = {}          # exercise id -> Exercise
 
 PASS, FAIL, NOT_STARTED = "✅", "❌", "⬜"
+REFERENCE_MARK = "_autogradkit_reference_for"      # (exercise id, task) on a task's reference
+
+
+def vars_get(obj, name):
+    """``obj``'s own attribute ``name`` (not one inherited by a subclass), or None."""
+    try:
+        return vars(obj).get(name)
+    except TypeError:
+        return None
 
 
 class _Stop(Exception):
@@ -43,6 +52,8 @@ class Result:
     label: str | None = None           # what the answer looks like, in words
     hint: str | None = None
     internal_error: bool = False       # the check itself failed (a bug in the checker)
+    heading: str = "Task"              # "Task" in an exercise, "Your turn" in a course notebook
+    stub_at: str | None = None         # a class task: where a stub still raised ("in forward, line 5")
 
     @property
     def passed(self):
@@ -57,12 +68,14 @@ class Result:
         return self.message or self.status
 
     def report(self):
-        head = f"Task {self.number} · {self.task}"
+        head = f"{self.heading} {self.number} · {self.task}"
         if self.passed:
             return f"{PASS} {head}: passed ({self.cases} case{'s' if self.cases != 1 else ''})"
         if self.status == "not_started":
-            return (f"{NOT_STARTED} {head}: not started yet — replace the line "
-                    "`raise NotImplementedError(...)` with your code, then run this check again.")
+            where = f" (one still stands {self.stub_at})" if self.stub_at else ""
+            return (f"{NOT_STARTED} {head}: not started yet — replace each "
+                    f"`raise NotImplementedError(...)` line with your code{where}, then run this "
+                    "check again.")
         lines = [f"{FAIL} {head}: not yet"]
         if self.case:
             lines.append(f"   case: {self.case}")
@@ -87,6 +100,7 @@ class Task:
     hints: dict                        # misconception key -> (label, hint): this task's own words
     kind: str = "function"             # "function" or "class"
     time_limit: float = 10.0
+    reference: object = None           # what ``use`` goes on with when the answer fails
 
 
 class Checker:
@@ -113,7 +127,9 @@ class Checker:
                 raise _Stop(f"your code raised {out.error}", kind="error",
                             hint="Part of your answer works; another part is still the stub. "
                             "Replace that `raise NotImplementedError(...)` line too.")
-            raise _Stop(out.error, kind="not_started")
+            stop = _Stop(out.error, kind="not_started")
+            stop.stub_at = out.where      # e.g. "in forward, line 5": which method is still a stub
+            raise stop
         if out.kind == "timeout":
             raise _Stop(f"your code {out.error}", "timeout", kind="timeout")
         where = f" ({out.where})" if out.where else ""
@@ -139,18 +155,25 @@ class Checker:
 class Exercise:
     """One exercise notebook's tasks, their checks, and the learner's progress this session."""
 
-    def __init__(self, id, title, chapter):
-        self.id, self.title, self.chapter = id, title, chapter
+    def __init__(self, id, title, chapter, heading="Task"):
+        self.id, self.title, self.chapter, self.heading = id, title, chapter, heading
         self.tasks = {}
         self.results = {}
         REGISTRY[id] = self
 
     # ---- defining tasks ---------------------------------------------------------------------
-    def task(self, name, goal, hint, hints=None, kind="function", time_limit=10.0):
-        """Register ``check(t, answer)`` as the check of task ``name``."""
+    def task(self, name, goal, hint, hints=None, kind="function", time_limit=10.0,
+             reference=None):
+        """Register ``check(t, answer)`` as the check of task ``name``.
+
+        ``reference`` (a course notebook's "your turn" tasks) is the implementation that ``use``
+        hands back while the learner's answer does not pass yet, so the notebook can go on."""
+        if reference is not None:          # known as the reference even after a module reload
+            setattr(reference, REFERENCE_MARK, (self.id, name))
+
         def register(check_fn):
             self.tasks[name] = Task(name, len(self.tasks) + 1, goal, check_fn, hint, hints or {},
-                                    kind, time_limit)
+                                    kind, time_limit, reference)
             return check_fn
         return register
 
@@ -165,16 +188,17 @@ class Exercise:
             return None, f"check: {self.title} has no task called {name!r}. Its tasks are: {known}."
         return self.tasks[name], None
 
-    def evaluate(self, answer, task=None, time_limit=None):
+    def evaluate(self, answer, task=None, time_limit=None, reference_counts=True):
         """Check ``answer`` silently and return the :class:`Result` (also kept for ``progress``).
 
         ``task`` defaults to the answer's ``__name__``; ``time_limit`` (seconds) replaces the
-        task's own limit.
+        task's own limit. With ``reference_counts=False`` (``check``, ``use`` and the grader) the
+        task's own reference — what a notebook went on with — is "not started", not an answer.
         """
         spec, problem = self._resolve(answer, task)
         if spec is None:
             raise LookupError(problem)
-        result = self._run(spec, answer, time_limit)
+        result = self._run(spec, answer, time_limit, reference_counts)
         self.results[spec.name] = result
         return result
 
@@ -185,10 +209,33 @@ class Exercise:
         if spec is None:
             print(problem)
             return
-        print(self.evaluate(answer, spec.name, time_limit).report())
+        print(self.evaluate(answer, spec.name, time_limit, reference_counts=False).report())
 
-    def _run(self, spec, answer, time_limit=None):
-        result = Result(self.id, spec.name, spec.number, "passed")
+    def use(self, answer, task=None, time_limit=None):
+        """Check ``answer``, print the report, and return what the notebook goes on with: the
+        learner's own answer when it passed, else the task's reference implementation (saying
+        so), so a learner who is stuck can still run the rest of the notebook::
+
+            Value = turn.use(Value)     # ✅ yours from here on — or ❌ … and the reference
+        """
+        spec, problem = self._resolve(answer, task)
+        if spec is None:
+            print(problem)
+            return answer
+        result = self.evaluate(answer, spec.name, time_limit, reference_counts=False)
+        print(result.report())
+        if result.passed or spec.reference is None:
+            return answer
+        print(f"   ↪ the rest of this notebook goes on with the reference {spec.name}; yours is "
+              "still in the cell above — fix it and run both cells again.")
+        return spec.reference
+
+    def _run(self, spec, answer, time_limit=None, reference_counts=True):
+        result = Result(self.id, spec.name, spec.number, "passed", heading=self.heading)
+        if not reference_counts and vars_get(answer, REFERENCE_MARK) == (self.id, spec.name):
+            # the notebook went on with the reference: the learner's own is still to be written
+            return self._failed(result, spec, _Stop("this is the reference the notebook went on "
+                                                    "with", kind="not_started"), None)
         problem = self._wrong_kind(spec, answer)
         if problem:
             return self._failed(result, spec, _Stop(problem, kind="usage"), None)
@@ -224,6 +271,8 @@ class Exercise:
         result.cases = t.cases if t else 0
         result.case = t.current if t else None
         if stop.kind in ("not_started", "usage"):
+            if spec.kind == "class":
+                result.stub_at = getattr(stop, "stub_at", None)
             return result
         key = stop.misconception
         result.misconception = key

@@ -1,7 +1,14 @@
-"""Exercise 4 (chapter 4): from scalars to tensors — vector-Jacobian products on numpy arrays.
+"""Exercise 4 (chapter 4): from scalars to tensors — new vector-Jacobian products on numpy arrays.
 
-The right answers come from autogradkit's own engine (``y.backward(ḡ)`` in float64), so the
-learner's rules are compared with what the engine really does.
+Notebook 4 has the learner write ``sum_to_shape`` and the VJPs of elementwise ops such as
+``a * b`` and of ``A @ B``; this exercise asks for rules it does not show: an elementwise √(a² + b²) with
+broadcasting, a power whose exponent is differentiated too, a variance over one axis, a
+batch of bilinear forms ``x·A·y`` and a linear layer applied to every position of a sequence (a
+3-D input).
+
+The right answers come from autogradkit's own engine (``y.backward(ḡ)`` in float64). The
+learner's rule must use numpy alone: a call into autogradkit or PyTorch while it runs (seen
+through ``sys.setprofile``) fails the check.
 """
 from __future__ import annotations
 
@@ -9,8 +16,9 @@ import numpy as np
 
 import autogradkit as ag
 
-from .compare import sum_to
+from .compare import NotNumbers, shape_str, to_array
 from .core import Exercise
+from .guards import NUMPY_ONLY, watching
 
 exercise = Exercise("ex4_tensors", "Exercise 4: from scalars to tensors", chapter=4)
 
@@ -24,129 +32,244 @@ def _arr(rng, shape):
 
 
 def _engine_vjp(fn, g, *arrays):
-    """∂L/∂(each array) for L = sum(ḡ · fn(*tensors)), by autogradkit's backward."""
-    ts = [ag.tensor(a, dtype=ag.float64, requires_grad=True) for a in arrays]
-    fn(*ts).backward(ag.tensor(g, dtype=ag.float64))
+    """∂L/∂(each array) for L = sum(ḡ · fn(*tensors)), by autogradkit's backward in float64."""
+    ts = [ag.tensor(np.asarray(a, dtype=np.float64), dtype=ag.float64, requires_grad=True)
+          for a in arrays]
+    fn(*ts).backward(ag.tensor(np.asarray(g, dtype=np.float64), dtype=ag.float64))
     return [t.grad.numpy() for t in ts]
 
 
-def _pair(t, got, names):
-    n = len(names)
-    if not isinstance(got, (tuple, list)) or len(got) != n:
-        what = f"a {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, (tuple, list))
-                                             else "")
-        t.fail(f"expected {n} gradients ({', '.join(names)}) as a tuple, got {what}",
-               hint=f"Return a tuple: ({', '.join(names)}).")
-    return got
-
-
-def _unchanged(t, arrays, copies, names):
-    for a, c, name in zip(arrays, copies, names):
-        if not np.array_equal(a, c):
-            t.fail(f"your function changed its input {name} in place", "input_changed")
-
-
+_USED_ENGINE = ("an autodiff library doing the work",
+                "These rules are to be written by hand with numpy: the point is to find the "
+                "vector-Jacobian product yourself. Use numpy functions only (no autogradkit "
+                "tensors, no backward(), no PyTorch), even for the forward values you need.")
 _INPUT_CHANGED = ("an input changed in place",
                   "A backward rule must leave ḡ and the saved inputs as they were; compute new "
                   "arrays instead of writing into them.")
 
 
+def _hints(**own):
+    out = {"used_engine": _USED_ENGINE, "input_changed": _INPUT_CHANGED}
+    out.update(own)
+    return out
+
+
+def _grads(t, got, names):
+    """The learner's answer as a list of gradients, one per name."""
+    n = len(names)
+    if n == 1:
+        return [got[0] if isinstance(got, (tuple, list)) and len(got) == 1 else got]
+    if not isinstance(got, (tuple, list)) or len(got) != n:
+        what = f"a {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, (tuple, list))
+                                             else "")
+        t.fail(f"expected {n} gradients ({', '.join(names)}) as a tuple, got {what}",
+               hint=f"Return a tuple: ({', '.join(names)}).")
+    return list(got)
+
+
+def _compare(t, got, expected, what, alternatives=None):
+    """``t.compare``, but an answer of the wrong shape that equals a known wrong answer is named
+    as that mistake (e.g. one gradient per sample, not yet summed over the batch)."""
+    try:
+        g = to_array(got)
+    except NotNumbers:
+        g = None
+    e = to_array(expected)
+    if g is not None and g.shape != e.shape:
+        for key, wrong in (alternatives or {}).items():
+            if wrong is None:
+                continue
+            w = to_array(wrong)
+            if w.shape == g.shape and np.allclose(g, w, rtol=1e-5, atol=1e-8):
+                t.fail(f"{what} has shape {shape_str(g.shape)}, expected {shape_str(e.shape)}", key)
+    t.compare(got, expected, what=what, alternatives=alternatives)
+
+
+def _case(t, answer, description, g, inputs, extra, names, expected, alternatives=None):
+    """One case: call ``answer(g, *inputs, *extra)`` (numpy only, inputs left as they were) and
+    compare each gradient with ``expected``."""
+    t.case(description)
+    originals = [np.array(g, copy=True)] + [np.array(a, copy=True) for a in inputs]
+    value, used = t.call(watching(answer, NUMPY_ONLY), g, *inputs, *extra)
+    if used:
+        t.fail(f"your code called {used}", "used_engine")
+    for a, c, name in zip([g, *inputs], originals, ["ḡ", *names]):
+        if not np.array_equal(a, c):
+            t.fail(f"your function changed its input {name} in place", "input_changed")
+    got = _grads(t, value, [f"grad of {n}" for n in names])
+    for gi, ei, name, alt in zip(got, expected, names, alternatives or [None] * len(names)):
+        _compare(t, gi, ei, f"grad of {name}", alt)
+
+
+def _sum_to(arr, shape):
+    """``arr`` summed back to ``shape`` (for building wrong answers in a broadcast case)."""
+    lead = arr.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1)
+    return arr.sum(axis=axes, keepdims=True).reshape(shape)
+
+
 # ---- task 1 -----------------------------------------------------------------------------------
 @exercise.task(
-    "sum_to_shape", goal="sum a broadcast gradient back to the shape its operand had",
-    hint="Broadcasting can add leading dimensions and can stretch dimensions of size 1. Undo "
-         "both: sum over every added dimension, and over every stretched one (keeping it, as "
-         "size 1).",
-    hints={"averaged": ("averaged instead of summed",
-                        "Each broadcast copy contributes its full gradient, so the copies' "
-                        "gradients add up; they are not averaged."),
-           "reshaped": ("the right numbers with the wrong dimensions",
-                        "The leading dimensions that broadcasting added must disappear, and "
-                        "dimensions that were 1 in the operand must stay 1."),
-           "input_changed": _INPUT_CHANGED})
-def _check_sum_to_shape(t, answer):
-    rng = _rng(4)
-    for g_shape, shape in (((4, 3), (3,)), ((4, 3), (4, 1)), ((2, 3, 4), (3, 1)),
-                           ((2, 3), (2, 3)), ((5,), ()), ((2, 1, 3), (1, 1, 3))):
-        g = _arr(rng, g_shape)
-        t.case(f"ḡ of shape {g_shape} back to shape {shape}")
-        copy = g.copy()
-        got = t.call(answer, g, shape)
-        _unchanged(t, [g], [copy], ["ḡ"])
-        right = sum_to(copy, shape).reshape(shape)
-        counts = copy.size // max(right.size, 1)
-        t.compare(got, right, what="result", rtol=1e-9, atol=1e-12,
-                  alternatives={"averaged": right / counts if counts > 1 else None})
+    "hypot_vjp", goal="the VJP of y = √(a² + b²), elementwise with broadcasting: both gradients",
+    hint="y is a square root of a sum of squares: the chain rule multiplies the square root's "
+         "derivative, 1/(2y), by the inner derivative with respect to a (or b). Multiply by ḡ, "
+         "then bring each gradient back to its operand's shape: broadcasting may have added "
+         "leading dimensions and stretched dimensions of size 1, and every copy adds its share.",
+    hints=_hints(
+        outer_missing=("2a: the derivative of a² alone, without the square root's",
+                       "y = √u with u = a² + b²: the chain rule multiplies du/da by dy/du = "
+                       "1/(2√u) = 1/(2y)."),
+        inner_missing=("1/(2y): the square root's derivative alone",
+                       "The square root's derivative 1/(2y) is only the outer factor; multiply "
+                       "by the inner derivative of a² + b² with respect to the input."),
+        half=("a/(2y): half the right answer",
+              "The 2 from the derivative of a² cancels the 2 of the square root's 1/(2y).")))
+def _check_hypot(t, answer):
+    rng = _rng(41)
+    for a_shape, b_shape in (((2, 3), (2, 3)), ((2, 3), (3,)), ((3, 1), (1, 4)),
+                             ((), (2, 2)), ((2, 3, 2), (3, 1))):
+        a, b = _arr(rng, a_shape), _arr(rng, b_shape)
+        a = np.where(np.abs(a) < 0.1, 0.5, a)                  # y = 0 has no derivative
+        g = _arr(rng, np.broadcast_shapes(a_shape, b_shape))
+        ga, gb = _engine_vjp(lambda x, z: (x * x + z * z).sqrt(), g, a, b)
+        A, B = np.broadcast_to(a, g.shape), np.broadcast_to(b, g.shape)
+        y = np.sqrt(A * A + B * B)
+        wrong = [{"outer_missing": _sum_to(2 * g * V, shape),
+                  "inner_missing": _sum_to(g / (2 * y), shape),
+                  "half": _sum_to(g * V / (2 * y), shape),
+                  "unsummed_broadcast": g * V / y if shape != g.shape else None}
+                 for V, shape in ((A, a_shape), (B, b_shape))]
+        _case(t, answer, f"a of shape {shape_str(a_shape)}, b of shape {shape_str(b_shape)}",
+              g, [a, b], (), ["a", "b"], [ga, gb], wrong)
 
 
 # ---- task 2 -----------------------------------------------------------------------------------
 @exercise.task(
-    "mul_vjp", goal="the vector-Jacobian product of out = a * b, with broadcasting",
-    hint="Elementwise, ∂out/∂a is b and ∂out/∂b is a. Multiply by ḡ elementwise, then make "
-         "each gradient the shape of its operand (your sum_to_shape).",
-    hints={"swapped": ("the two local derivatives swapped",
-                       "For a product, the local derivative with respect to one factor is the "
-                       "*other* factor."),
-           "input_changed": _INPUT_CHANGED})
-def _check_mul_vjp(t, answer):
-    rng = _rng(5)
-    for a_shape, b_shape in (((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2))):
-        a, b = _arr(rng, a_shape), _arr(rng, b_shape)
-        g = _arr(rng, np.broadcast_shapes(a_shape, b_shape))
-        t.case(f"a of shape {a_shape}, b of shape {b_shape}")
-        copies = [g.copy(), a.copy(), b.copy()]
-        got = _pair(t, t.call(answer, g, a, b), ("grad of a", "grad of b"))
-        _unchanged(t, [g, a, b], copies, ["ḡ", "a", "b"])
-        ga, gb = _engine_vjp(lambda x, y: x * y, copies[0], copies[1], copies[2])
-        swapped = a_shape == b_shape
-        t.compare(got[0], ga, what="grad of a", alternatives={"swapped": g * a if swapped else None})
-        t.compare(got[1], gb, what="grad of b", alternatives={"swapped": g * b if swapped else None})
+    "pow_vjp", goal="the VJP of y = a ** b (a > 0): the gradient of the base and of the exponent",
+    hint="Two different rules: as a function of a (b fixed) a ** b is a power, as a function of "
+         "b (a fixed) it is an exponential, b ↦ e^(b·ln a). When b is one number (shape ()) it "
+         "was used for every element, so its gradient collects every element's share.",
+    hints=_hints(
+        exponent_not_lowered=("b · a**b for the base, instead of b · a**(b − 1)",
+                              "The power rule lowers the exponent by one."),
+        missing_log=("a**b for the exponent, without ln a",
+                     "d/db e^(b·ln a) = ln a · e^(b·ln a): the exponential's chain rule brings "
+                     "down the derivative of b·ln a with respect to b."),
+        power_rule_on_exponent=("the power rule used for the exponent too",
+                                "As a function of b, a ** b is not a power of b: a is the base, b "
+                                "is in the exponent. It is an exponential in b.")))
+def _check_pow(t, answer):
+    rng = _rng(42)
+    for a_shape, b_shape in (((2, 3), (2, 3)), ((4,), ()), ((2, 2), ()), ((1, 3), (1, 3))):
+        a = 0.5 + rng.random(a_shape).round(2) * 2
+        b = _arr(rng, b_shape) * 1.5
+        g = _arr(rng, a_shape)
+        ga, gb = _engine_vjp(lambda x, y: x ** y, g, a, b)
+        y = a ** b
+        summed = (lambda v: np.sum(v).reshape(b_shape)) if b_shape == () else (lambda v: v)
+        per_element = g * y * np.log(a) if b_shape == () else None
+        _case(t, answer, f"a of shape {shape_str(a_shape)}, b of shape {shape_str(b_shape)}"
+              + (" (one exponent for every element)" if b_shape == () else ""),
+              g, [a, b], (), ["a", "b"], [ga, gb],
+              [{"exponent_not_lowered": g * b * y},
+               {"missing_log": summed(g * y), "power_rule_on_exponent": summed(g * a * b ** (a - 1)),
+                "unsummed_broadcast": per_element}])
 
 
 # ---- task 3 -----------------------------------------------------------------------------------
+def _var(x, dim, ddof=1):
+    return x.var(axis=dim, ddof=ddof, keepdims=True)
+
+
 @exercise.task(
-    "matmul_vjp", goal="the vector-Jacobian product of C = A @ B",
-    hint="Each gradient must have the shape of its matrix: grad of A is (n, k) like A, grad of "
-         "B is (k, m) like B. ḡ is (n, m). Find the product of ḡ with the other matrix (or its "
-         "transpose) that has that shape.",
-    hints={"input_changed": _INPUT_CHANGED})
-def _check_matmul_vjp(t, answer):
-    rng = _rng(6)
-    for n, k, m in ((2, 3, 4), (3, 3, 3), (4, 2, 1), (1, 5, 2)):
-        A, B, g = _arr(rng, (n, k)), _arr(rng, (k, m)), _arr(rng, (n, m))
-        t.case(f"A of shape ({n}, {k}), B of shape ({k}, {m})")
-        copies = [g.copy(), A.copy(), B.copy()]
-        got = _pair(t, t.call(answer, g, A, B), ("grad of A", "grad of B"))
-        _unchanged(t, [g, A, B], copies, ["ḡ", "A", "B"])
-        gA, gB = _engine_vjp(lambda x, y: x @ y, copies[0], copies[1], copies[2])
-        t.compare(got[0], gA, what="grad of A")
-        t.compare(got[1], gB, what="grad of B")
+    "var_vjp", goal="the VJP of y = x.var(dim, keepdim=True), the unbiased variance (n − 1)",
+    hint="Write the variance with the mean m: y = Σ (x_i − m)² / (n − 1). Differentiate with "
+         "respect to one x_j: the direct term, and the term through m — whose contributions add "
+         "up to something simple, because Σ (x_i − m) = 0. ḡ has a 1 at `dim`, so it broadcasts "
+         "back over that axis.",
+    hints=_hints(
+        biased=("the population variance's gradient (÷ n instead of ÷ (n − 1))",
+                "PyTorch's and autogradkit's var divide by n − 1 by default (the unbiased "
+                "estimate); so does its gradient."),
+        mean_not_subtracted=("2x/(n − 1): the mean left out",
+                             "Every x_i enters through its deviation x_i − m from the mean."),
+        missing_two=("half the right answer: the 2 of the square is missing",
+                     "The derivative of a square (x_i − m)² brings down a factor 2.")))
+def _check_var(t, answer):
+    rng = _rng(43)
+    for shape, dim in (((3, 4), 1), ((4, 3), 0), ((2, 3, 5), -1), ((2, 2), 0), ((3, 2, 4), 1)):
+        x = _arr(rng, shape)
+        g = _arr(rng, _var(x, dim).shape)
+        (gx,) = _engine_vjp(lambda v, dim=dim: v.var(dim=dim, keepdim=True), g, x)
+        n = shape[dim]
+        dev = x - x.mean(axis=dim, keepdims=True)
+        _case(t, answer, f"x of shape {shape_str(shape)}, dim={dim}", g, [x], (dim,), ["x"], [gx],
+              [{"biased": g * 2 * dev / n, "mean_not_subtracted": g * 2 * x / (n - 1),
+                "missing_two": g * dev / (n - 1)}])
 
 
 # ---- task 4 -----------------------------------------------------------------------------------
 @exercise.task(
-    "linear_vjp", goal="all three gradients of a linear layer, y = x @ Wᵀ + b",
-    hint="Split the layer into a matrix product and a broadcast addition. Your matmul_vjp gives "
-         "the first; the bias was broadcast over the batch, so its gradient is summed back to "
-         "its own shape.",
-    hints={"averaged": ("the bias gradient averaged over the batch",
-                        "Every row of the batch adds its own share to the bias gradient: the "
-                        "shares add up, they are not averaged."),
-           "input_changed": _INPUT_CHANGED})
-def _check_linear_vjp(t, answer):
-    rng = _rng(7)
-    for batch, n_in, n_out in ((5, 4, 3), (1, 2, 2), (8, 3, 6)):
-        x, W, b = _arr(rng, (batch, n_in)), _arr(rng, (n_out, n_in)), _arr(rng, (n_out,))
-        g = _arr(rng, (batch, n_out))
-        t.case(f"x of shape ({batch}, {n_in}), W of shape ({n_out}, {n_in}), b of shape ({n_out},)")
-        copies = [g.copy(), x.copy(), W.copy(), b.copy()]
-        got = _pair(t, t.call(answer, g, x, W, b), ("grad of x", "grad of W", "grad of b"))
-        _unchanged(t, [g, x, W, b], copies, ["ḡ", "x", "W", "b"])
-        gx, gW, gb = _engine_vjp(lambda x, W, b: x @ W.T + b, *copies)
-        t.compare(got[0], gx, what="grad of x")
-        t.compare(got[1], gW, what="grad of W")
-        t.compare(got[2], gb, what="grad of b",
-                  alternatives={"averaged": gb / batch if batch > 1 else None})
+    "bilinear_vjp", goal="the VJP of s_n = x_n · A · y_n for every row n: grads of x, A and y",
+    hint="Start from one element: s_n = Σ_ij x_ni A_ij y_nj. Differentiate with respect to one "
+         "x_ni, one A_ij, one y_nj; multiply by ḡ_n; and sum over what is not an index of that "
+         "input. A is shared by every row, so its gradient sums over n. Shapes check the result: "
+         "each gradient has its input's shape.",
+    hints=_hints(
+        forgot_upstream=("ḡ left out: the gradients of Σ_n s_n",
+                         "Each row's share is multiplied by its own ḡ_n: ḡ weights the rows."),
+        unsummed_broadcast=("one gradient of A per row, not summed",
+                            "A is used by every row: its gradient is the sum of the rows' "
+                            "shares, with A's shape (p, q)."),
+        swapped=("the gradients of x and y swapped (A used the wrong way round)",
+                 "x multiplies A from the left and y from the right: x's gradient comes from A "
+                 "applied to y, y's from x applied to A. Check the shapes: grad of x is (N, p), "
+                 "grad of y is (N, q).")))
+def _check_bilinear(t, answer):
+    rng = _rng(44)
+    for n, p, q in ((4, 3, 2), (5, 3, 3), (1, 2, 4), (6, 1, 1)):
+        x, A, y, g = _arr(rng, (n, p)), _arr(rng, (p, q)), _arr(rng, (n, q)), _arr(rng, (n,))
+        gx, gA, gy = _engine_vjp(lambda x, A, y: ((x @ A) * y).sum(dim=1), g, x, A, y)
+        ones = np.ones(n)
+        per_row = np.einsum("n,ni,nj->nij", g, x, y)
+        swapped_x = g[:, None] * (x @ A) if p == q else None
+        swapped_y = g[:, None] * (y @ A.T) if p == q else None
+        _case(t, answer, f"x of shape ({n}, {p}), A of shape ({p}, {q}), y of shape ({n}, {q})",
+              g, [x, A, y], (), ["x", "A", "y"], [gx, gA, gy],
+              [{"forgot_upstream": (y @ A.T) if n > 1 or g[0] != 1 else None,
+                "swapped": swapped_x},
+               {"forgot_upstream": x.T @ y, "unsummed_broadcast": per_row if n > 1 else None},
+               {"forgot_upstream": x @ A, "swapped": swapped_y}])
+
+
+# ---- task 5 -----------------------------------------------------------------------------------
+@exercise.task(
+    "sequence_linear_vjp", goal="all three gradients of a linear layer applied to a sequence: "
+    "y = x @ Wᵀ + b with x of shape (B, T, in)",
+    hint="Every one of the B·T positions is a row through the same layer: flatten the positions "
+         "into one batch of rows, or sum over both leading axes. W and b are shared by every "
+         "position, so their gradients collect every position's share; x's gradient keeps x's "
+         "shape.",
+    hints=_hints(
+        unsummed_broadcast=("a shared parameter's gradient not summed over every position",
+                            "W and b are used at every one of the B·T positions: their gradients "
+                            "add up over both leading axes, not just one."),
+        averaged=("the bias gradient averaged over the positions",
+                  "Every position adds its own share to the bias gradient: the shares add up, "
+                  "they are not averaged.")))
+def _check_sequence_linear(t, answer):
+    rng = _rng(45)
+    for B, T, n_in, n_out in ((2, 3, 4, 5), (3, 1, 2, 2), (1, 4, 3, 1), (2, 2, 3, 3)):
+        x, W, b = _arr(rng, (B, T, n_in)), _arr(rng, (n_out, n_in)), _arr(rng, (n_out,))
+        g = _arr(rng, (B, T, n_out))
+        gx, gW, gb = _engine_vjp(lambda x, W, b: x @ W.T + b, g, x, W, b)
+        per_batch_W = np.einsum("bto,bti->boi", g, x)
+        _case(t, answer, f"x of shape ({B}, {T}, {n_in}), W of shape ({n_out}, {n_in}), b of "
+              f"shape ({n_out},)", g, [x, W, b], (), ["x", "W", "b"], [gx, gW, gb],
+              [None,
+               {"unsummed_broadcast": per_batch_W if B > 1 else None},
+               {"unsummed_broadcast": g.sum(axis=0) if B > 1 and T > 1 else None,
+                "averaged": gb / (B * T) if B * T > 1 else None}])
 
 
 check = exercise.check

@@ -13,8 +13,6 @@ through ``sys.setprofile``) fails the check.
 """
 from __future__ import annotations
 
-import os
-import sys
 
 import numpy as np
 
@@ -22,6 +20,7 @@ import autogradkit as ag
 
 from .compare import NotNumbers, shape_str, to_array
 from .core import Exercise
+from .guards import NUMPY_ONLY, watching
 
 exercise = Exercise("ex9_vjp_puzzles", "Exercise 9: VJP puzzles", chapter=4)
 
@@ -63,46 +62,9 @@ def _numeric_vjp(forward, g, arrays):
 
 
 # ---- numpy only -------------------------------------------------------------------------------
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))    # autogradkit/
-_HERE = os.path.dirname(os.path.abspath(__file__))                        # autogradkit/exercises/
-_FORBIDDEN = {}                # filename -> library name or ""
-
-
-def _library(filename):
-    lib = _FORBIDDEN.get(filename)
-    if lib is None:
-        path = os.path.abspath(filename)
-        parts = path.split(os.sep)
-        if path.startswith(_HERE + os.sep):
-            lib = ""
-        elif path.startswith(_PACKAGE + os.sep):
-            lib = "autogradkit"
-        elif "torch" in parts or "jax" in parts:
-            lib = "torch" if "torch" in parts else "jax"
-        else:
-            lib = ""
-        _FORBIDDEN[filename] = lib
-    return lib
-
-
 def _numpy_only(fn):
     """``fn`` wrapped so that it returns (value, the first autogradkit/torch function it called)."""
-    def rule(*args):
-        seen = []
-
-        def profiler(frame, event, arg):
-            if event == "call" and not seen and _library(frame.f_code.co_filename):
-                module = frame.f_globals.get("__name__", "")
-                seen.append(f"{module}.{frame.f_code.co_qualname}")
-
-        previous = sys.getprofile()
-        sys.setprofile(profiler)
-        try:
-            value = fn(*args)
-        finally:
-            sys.setprofile(previous)
-        return value, (seen[0] if seen else None)
-    return rule
+    return watching(fn, NUMPY_ONLY)
 
 
 _USED_ENGINE = ("an autodiff library doing the work",

@@ -36,9 +36,21 @@ CATALOGUE = {
         "over the dimensions that were stretched. A gradient always has the shape of its tensor."),
     "transposed": (
         "a transposed answer",
-        "Your answer is the transpose of the right one. A gradient has the shape of its tensor: "
-        "write down the shapes of ḡ and of the other factor and see which arrangement produces "
-        "that shape."),
+        "Your answer is the transpose of the right one: rows and columns are swapped. An answer "
+        "has the shape and layout of the thing it belongs to (a gradient, that of its tensor): "
+        "write down the shapes involved and see which arrangement produces that one."),
+    "not_reduced": (
+        "one value per element instead of one number",
+        "The answer should be a single number, but yours has one value per element. Reduce over "
+        "the elements as the task says (a mean or a sum)."),
+    "integer_dtype": (
+        "an integer answer: the fractions were cut off",
+        "Your numbers are integers, so everything after the decimal point was lost. Work with "
+        "floats: create the arrays you fill as floats, and do not convert the result to int."),
+    "float32_precision": (
+        "right to float32's precision, not to the precision asked for",
+        "Your numbers agree to about 6 digits — as far as float32 goes — but this check asks for "
+        "float64 accuracy. Compute in float64 (dtype=float64 for tensors and arrays)."),
     "reshaped": (
         "the right numbers in the wrong shape",
         "The answer should have the same shape as the tensor (or input) it belongs to."),

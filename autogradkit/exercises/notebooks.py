@@ -18,6 +18,10 @@ Cells tagged ``instructor`` are left out of the learner's notebook. Both noteboo
 (with ``nbclient``, in this Python environment) and stored with their outputs, so a learner sees
 what a check prints before they start and nbval can compare the outputs.
 
+The course notebooks use the same machinery for their "your turn" cells: ``notebooks/source/
+NN_name.ipynb`` (solutions filled in) generates ``notebooks/NN_name.ipynb`` (stubs), whose check
+cells call ``turn.use(answer)`` to go on with a reference implementation while a stub is unfilled.
+
 ``up_to_date_problems`` tells whether the committed learner notebooks are what the sources
 generate now (CI runs it through ``autogradkit exercises --check``).
 """
@@ -116,8 +120,9 @@ def validate_source(source_nb, source_name):
     for name in ex.tasks:
         if name not in stubbed:
             problems.append(f"{source_name}: task {name!r} has no solution region")
-        if not re.search(rf"\.check\(\s*{re.escape(name)}\b", code):
-            problems.append(f"{source_name}: task {name!r} is never checked (ex.check({name}))")
+        if not re.search(rf"\.(?:check|use)\(\s*{re.escape(name)}\b", code):
+            problems.append(f"{source_name}: task {name!r} is never checked (ex.check({name}) "
+                            f"or turn.use({name}))")
     for name in sorted(set(stubbed) - set(ex.tasks)):
         problems.append(f"{source_name}: solution region in {name!r}, which is not a task of "
                         f"{ex.id} (tasks: {', '.join(ex.tasks)})")
@@ -169,8 +174,11 @@ def _normalise(nb):
 
 
 # ---- building and checking a folder -----------------------------------------------------------
+SOURCE_PATTERNS = ("ex*.ipynb", "[0-9][0-9]_*.ipynb")   # exercises, course notebooks
+
+
 def sources(folder):
-    return sorted((Path(folder) / "source").glob("ex*.ipynb"))
+    return sorted(p for pattern in SOURCE_PATTERNS for p in (Path(folder) / "source").glob(pattern))
 
 
 def learner_path(source_path):
@@ -236,7 +244,7 @@ def up_to_date_problems(folder):
                 problems.append(f"{name}: not executed (its outputs are missing; run "
                                 "`autogradkit exercises`)")
     learners = {learner_path(s).name for s in srcs}
-    for path in sorted(folder.glob("ex*.ipynb")):
+    for path in sorted(folder.glob("ex*.ipynb")):     # course notebooks may have no source
         if path.name not in learners:
             problems.append(f"{path}: has no source in {folder / 'source'}")
     return problems

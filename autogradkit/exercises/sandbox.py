@@ -143,7 +143,15 @@ def _watchdog(seconds):
         with lock:
             armed[0] = False
             stop.set()
-            set_async(target, None)        # drop one that was raised but not yet delivered
+        # An exception sent but not yet delivered must not escape later: run a few bytecodes
+        # here, where it is caught. (Clearing it with PyThreadState_SetAsyncExc(id, NULL) instead
+        # leaves CPython 3.11's "async exception pending" flag set with none pending; every
+        # sys.settrace/setprofile afterwards then hangs the interpreter.)
+        try:
+            for _ in range(1000):
+                pass
+        except TimeLimitExceeded:
+            pass
 
     dog = threading.Thread(target=watch, name="autogradkit-exercise-watchdog", daemon=True)
     dog.start()
@@ -212,9 +220,11 @@ def _secs(seconds):
 # ---- global state a check must leave as it found it -------------------------------------------
 @contextlib.contextmanager
 def preserved_state():
-    """Restore autogradkit's random generator, grad mode and default dtype, numpy's and Python's
-    global random state, and the recursion limit after the block, whatever the learner did.
-    Warnings (and numpy's floating-point warnings) inside the block are silenced."""
+    """Run the block as a fresh session would (gradients enabled, float32 the default dtype),
+    whatever the notebook set before the check — a learner's ``set_grad_enabled(False)`` must not
+    turn a right answer wrong — and restore autogradkit's random generator, grad mode and default
+    dtype, numpy's and Python's global random state, and the recursion limit after it, whatever
+    the learner's code did. Warnings (and numpy's floating-point warnings) are silenced."""
     import random
 
     from .. import creation, dtypes
@@ -227,6 +237,8 @@ def preserved_state():
     np_state = np.random.get_state()
     py_state = random.getstate()
     limit = sys.getrecursionlimit()
+    GradMode.enabled = True
+    dtypes.default_float = dtypes.FRESH_DEFAULT_FLOAT
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")      # the report says what went wrong; no stray stderr

@@ -2,10 +2,13 @@
 
 Each ``Value`` holds a number (``data``), its gradient (``grad``, ∂L/∂value once backward has
 run), the values it was made from (``_prev``), the op's name (``_op``), a ``label`` for reports,
-and ``_backward``: a function that sends ``out.grad`` on to the inputs by the op's local rule.
+and ``_backward``: a function that sends ``out.grad`` on to the inputs by the op's local rule
+(the micrograd design: the rule is a closure made when the op runs).
 
-The learner writes the rules and the backward pass themselves; the checks build graphs out of
-these Values (whose own rules are right) and compare.
+Ops: ``+ − · /``, unary minus, ``tanh`` and ``exp``. The exercise's learner writes rules and a
+backward pass of their own; the checks build graphs out of these Values (whose own rules are
+right) and compare — and fail an answer that calls these rules or this ``backward`` instead of
+doing the work.
 """
 from __future__ import annotations
 
@@ -43,14 +46,56 @@ class Value:
         out._backward = _backward
         return out
 
+    def __sub__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data - other.data, (self, other), "-")
+
+        def _backward():                       # ∂out/∂a = 1, ∂out/∂b = −1
+            self.grad += out.grad
+            other.grad -= out.grad
+        out._backward = _backward
+        return out
+
+    def __truediv__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data / other.data, (self, other), "/")
+
+        def _backward():                       # ∂out/∂a = 1/b, ∂out/∂b = −a/b²
+            self.grad += out.grad / other.data
+            other.grad -= out.grad * self.data / other.data ** 2
+        out._backward = _backward
+        return out
+
+    def __neg__(self):
+        out = Value(-self.data, (self,), "neg")
+
+        def _backward():                       # ∂out/∂a = −1
+            self.grad -= out.grad
+        out._backward = _backward
+        return out
+
     __radd__ = __add__
     __rmul__ = __mul__
+
+    def __rsub__(self, other):                 # 2 − a
+        return Value(other) - self
+
+    def __rtruediv__(self, other):             # 2 / a
+        return Value(other) / self
 
     def tanh(self):
         out = Value(math.tanh(self.data), (self,), "tanh")
 
         def _backward():                       # ∂out/∂a = 1 − tanh²(a)
             self.grad += (1 - out.data ** 2) * out.grad
+        out._backward = _backward
+        return out
+
+    def exp(self):
+        out = Value(math.exp(self.data), (self,), "exp")
+
+        def _backward():                       # ∂out/∂a = e^a, which is out itself
+            self.grad += out.data * out.grad
         out._backward = _backward
         return out
 
