@@ -166,9 +166,12 @@ def _grade(args):
         return _fail("choose one of --json and --csv")
     if args.total_timeout <= 0:
         return _fail("--total-timeout must be positive")
+    if args.memory_limit < 0:
+        return _fail("--memory-limit must be 0 (no cap) or a number of MiB")
     return grading.run(args.notebooks, as_json=args.json, timeout=args.timeout,
                        time_limit=args.time_limit, total_timeout=args.total_timeout,
-                       jobs=args.jobs, as_csv=args.csv)
+                       jobs=args.jobs, as_csv=args.csv, memory_limit=args.memory_limit,
+                       extra_checks=args.extra_checks)
 
 
 def _exercises(args):
@@ -251,17 +254,23 @@ def build_parser():
     doctor.set_defaults(func=_doctor)
     grade = sub.add_parser("grade", help="run exercise notebooks headless and score each task",
                            description="Run learner exercise notebooks top to bottom in a fresh "
-                           "kernel, check every task, and print a score table per notebook. "
-                           "Exit status 0 only when every task passes.")
+                           "kernel, check every task, and print a score table per notebook: "
+                           "a passed task scores 1 point, a failed one the share of its cases "
+                           "passed before the first failing one. A submission that changed or "
+                           "deleted a check cell of the learner notebook gets a note (the "
+                           "grade re-checks every task itself). Exit status 0 only when every "
+                           "task passes, 2 when a notebook or --extra-checks cannot be used.")
     grade.add_argument("notebooks", nargs="+", metavar="PATH", help="notebook(s) to grade, or "
                        "folders of them (a class's submissions)")
     grade.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="grade N notebooks "
                        "at a time (default 1)")
     grade.add_argument("--csv", action="store_true", help="print one CSV row per task: student, "
-                       "notebook, exercise, task, points, status, failing case, message, hint, "
-                       "time, checker version")
+                       "notebook, exercise, task, points (fractional: partial credit per case), "
+                       "cases passed, cases in all, status, failing case, message, hint, "
+                       "changed check cells, time, checker version")
     grade.add_argument("--json", action="store_true", help="print the results as JSON "
-                       "(for instructors' scripts)")
+                       "(for instructors' scripts), with each task's points and each case: "
+                       "passed, failed or not run")
     grade.add_argument("--timeout", type=float, default=120, help="seconds a single cell may "
                        "run before it is interrupted (default 120)")
     grade.add_argument("--total-timeout", type=float, default=900, metavar="SECONDS",
@@ -271,6 +280,16 @@ def build_parser():
     grade.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                        help="the time each task's check may take (default: each task's own, "
                        "10 s for most)")
+    grade.add_argument("--memory-limit", type=int, default=4096, metavar="MiB",
+                       help="the data memory each notebook's kernel may use (RLIMIT_DATA, set "
+                       "before the notebook's first cell); a runaway allocation becomes a "
+                       "MemoryError in its cell or task. Default 4096; 0: no cap")
+    grade.add_argument("--extra-checks", default=None, metavar="FILE.py",
+                       help="an instructor's file of extra checks, never seen by learners: "
+                       "def check_<task>(t, answer) with the checks' API (t.case, t.call, "
+                       "t.compare, t.fail); optional EXERCISE = 'exN_…' limits it to one "
+                       "exercise. A task passes only if its own check and its extra check "
+                       "pass; a broken file stops the grader (exit 2) before any notebook runs")
     grade.set_defaults(func=_grade)
     exercises = sub.add_parser("exercises", help="generate the learner exercise notebooks from "
                                "their sources (or --check that they are up to date)",

@@ -189,6 +189,7 @@ def test_wheel_ships_the_course_and_no_solutions(wheel):
     assert {n for n in shipped if n.endswith(".ipynb")} == \
         {n for n in expected_files() if n.endswith(".ipynb")}
     assert "autogradkit/cli.py" in names and "autogradkit/course.py" in names
+    assert "autogradkit/exercises/case_counts.json" in names     # the grader's partial credit
 
 
 def test_course_from_an_installed_wheel(wheel, tmp_path):

@@ -1268,7 +1268,7 @@ class SGDMomentum(_RightMomentum):
     def zero_grad(self):
         raise NotImplementedError("SGDMomentum: replace this line with your code")""")
     result = load("ex5_modules").evaluate(sgd)
-    assert result.status == "error" and result.case == "step 1: zero_grad()"
+    assert result.status == "error" and result.case == "lr=0.1, momentum=0.9, step 1: zero_grad()"
     assert "NotImplementedError" in result.message and "still the stub" in result.hint
 
 

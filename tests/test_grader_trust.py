@@ -236,3 +236,13 @@ def test_a_timed_out_check_on_a_worker_thread_leaves_tracing_working():
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                           timeout=60)
     assert proc.stdout.strip() == "tracing works", proc.stderr[-2000:]
+
+
+def test_an_optimizer_that_ignores_the_step_size_and_momentum_it_is_given_fails():
+    """ex5's SGDMomentum was checked with one lr and momentum only: hard-coding them passed."""
+    code = ("_Right = SGDMomentum\n"
+            "class SGDMomentum(_Right):\n"
+            "    def __init__(self, params, lr, momentum=0.0):\n"
+            "        super().__init__(params, lr=0.1, momentum=0.9)\n")
+    result = _answer("ex5_modules", "SGDMomentum", code)
+    assert not result.passed and "lr=0.03" in (result.case or ""), result.report()

@@ -17,9 +17,8 @@ message saying the task is to write it by hand.
 from __future__ import annotations
 
 import math
-import sys
 
-from . import scalar
+from . import guards, scalar
 from .compare import fmt
 from .core import Exercise
 from .scalar import Value
@@ -46,19 +45,9 @@ _PASS_CODES = {id(f.__code__): f.__code__ for f in (scalar.backward, scalar.topo
 def _watched(fn, forbidden):
     """``fn`` wrapped to return ``(value, the first forbidden code object it ran, or None)``."""
     def run(*args):
-        hit = []
-
-        def profiler(frame, event, arg):
-            if event == "call" and not hit and id(frame.f_code) in forbidden:
-                hit.append(frame.f_code)
-
-        previous = sys.getprofile()
-        sys.setprofile(profiler)
-        try:
-            value = fn(*args)
-        finally:
-            sys.setprofile(previous)
-        return value, (hit[0] if hit else None)
+        hits = []
+        value = guards.watching_code(fn, forbidden, hits)(*args)
+        return value, (hits[0] if hits else None)
     return run
 
 
@@ -68,6 +57,9 @@ def _engine_name(code):
 
 
 def _by_hand(t, used, what):
+    if used == guards.SWITCHED_OFF:
+        t.fail(f"your {what} called {used}, which switches off the check that it does not call "
+               "the prewritten engine: the task is to write it by hand", "used_engine")
     if used is not None:
         t.fail(f"your {what} called the prewritten engine's {_engine_name(used)}: the task is to "
                "write it by hand", "used_engine")
@@ -157,7 +149,6 @@ def _simulate(make, local, assign=False, upstream=True):
 
 
 def _rule_check(t, answer, op):
-    _, right_local, mistakes = _OPS[op]
     watched = _watched(answer, _RULE_CODES)
     for description, make in _rule_cases(op):
         t.case(description)
@@ -165,26 +156,35 @@ def _rule_check(t, answer, op):
         data_before = [v.data for v in inputs]
         before = [v.grad for v in inputs]
         out_before = (out.data, out.grad)
-        ref_inputs, ref_out = make()          # the right answer: the engine's rule on a copy
-        ref_out._backward()
-        right = [v.grad for v in ref_inputs]
-        wrong = [(key, _simulate(make, fn)) for key, fn in mistakes.items()]
-        wrong += [("missing_accumulation", _simulate(make, right_local, assign=True)),
-                  ("forgot_upstream", _simulate(make, right_local, upstream=False))]
         _, used = t.call(watched, *inputs, out)
-        _by_hand(t, used, "rule")
-        if (out.data, out.grad) != out_before or [v.data for v in inputs] != data_before:
-            t.fail("your rule changed a value's .data or out.grad: a rule only reads them and "
-                   "adds into the inputs' .grad")
-        got = [v.grad for v in inputs]
-        names = [v.label for v in inputs]
-        if len(inputs) == 2 and inputs[0] is inputs[1]:
-            got, right, names, before = got[:1], right[:1], names[:1], before[:1]
-            wrong = [(k, w[:1]) for k, w in wrong]
-        if got == before and got != right:
-            t.fail(f"{names[0]}.grad is still {fmt(before[0])} after your rule ran", "no_update")
-        t.compare(got, right, what="{}.grad", names=names, rtol=1e-9, atol=1e-12,
-                  alternatives=wrong)
+        _judge_rule(t, op, make, used, inputs, out, data_before, before, out_before)
+
+
+def _judge_rule(t, op, make, used, inputs, out, data_before, before, out_before):
+    """After the learner's rule ran: the right gradients (the engine's rule on an identical copy
+    of the graph) and the known wrong ones, computed only now, in a frame of their own — so no
+    frame the learner's code could look into held them."""
+    _, right_local, mistakes = _OPS[op]
+    _by_hand(t, used, "rule")
+    if (out.data, out.grad) != out_before or [v.data for v in inputs] != data_before:
+        t.fail("your rule changed a value's .data or out.grad: a rule only reads them and "
+               "adds into the inputs' .grad")
+    ref_inputs, ref_out = make()
+    ref_out._backward()
+    right = [v.grad for v in ref_inputs]
+    wrong = [(key, _simulate(make, fn)) for key, fn in mistakes.items()]
+    wrong += [("missing_accumulation", _simulate(make, right_local, assign=True)),
+              ("forgot_upstream", _simulate(make, right_local, upstream=False))]
+    got = [v.grad for v in inputs]
+    names = [v.label for v in inputs]
+    if len(inputs) == 2 and inputs[0] is inputs[1]:
+        got, right, names, before = got[:1], right[:1], names[:1], before[:1]
+        wrong = [(k, w[:1]) for k, w in wrong]
+    numbers = all(type(g) in (int, float) for g in got)   # no learner __eq__ runs beside right
+    if numbers and got == before and got != right:
+        t.fail(f"{names[0]}.grad is still {fmt(before[0])} after your rule ran", "no_update")
+    t.compare(got, right, what="{}.grad", names=names, rtol=1e-9, atol=1e-12,
+              alternatives=wrong)
 
 
 @exercise.task(

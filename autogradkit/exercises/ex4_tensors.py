@@ -17,7 +17,7 @@ import numpy as np
 import autogradkit as ag
 
 from .compare import NotNumbers, shape_str, to_array
-from .core import Exercise
+from .core import Exercise, as_numbers
 from .guards import NUMPY_ONLY, watching
 
 exercise = Exercise("ex4_tensors", "Exercise 4: from scalars to tensors", chapter=4)
@@ -71,7 +71,7 @@ def _compare(t, got, expected, what, alternatives=None):
     """``t.compare``, but an answer of the wrong shape that equals a known wrong answer is named
     as that mistake (e.g. one gradient per sample, not yet summed over the batch)."""
     try:
-        g = to_array(got)
+        g = as_numbers(got)                # no learner code runs beside `expected`
     except NotNumbers:
         g = None
     e = to_array(expected)
@@ -85,18 +85,25 @@ def _compare(t, got, expected, what, alternatives=None):
     t.compare(got, expected, what=what, alternatives=alternatives)
 
 
-def _case(t, answer, description, g, inputs, extra, names, expected, alternatives=None):
+def _case(t, answer, description, g, inputs, extra, names, solve):
     """One case: call ``answer(g, *inputs, *extra)`` (numpy only, inputs left as they were) and
-    compare each gradient with ``expected``."""
+    compare each gradient with the right one. ``solve()`` gives (the right gradients, the known
+    wrong ones per gradient); it runs only after the learner's code has returned, so no frame
+    that code could look into holds the right answer."""
     t.case(description)
     originals = [np.array(g, copy=True)] + [np.array(a, copy=True) for a in inputs]
     value, used = t.call(watching(answer, NUMPY_ONLY), g, *inputs, *extra)
+    _judge(t, value, used, [g, *inputs], originals, names, solve)
+
+
+def _judge(t, value, used, given, originals, names, solve):
     if used:
         t.fail(f"your code called {used}", "used_engine")
-    for a, c, name in zip([g, *inputs], originals, ["ḡ", *names]):
+    for a, c, name in zip(given, originals, ["ḡ", *names]):
         if not np.array_equal(a, c):
             t.fail(f"your function changed its input {name} in place", "input_changed")
     got = _grads(t, value, [f"grad of {n}" for n in names])
+    expected, alternatives = solve()
     for gi, ei, name, alt in zip(got, expected, names, alternatives or [None] * len(names)):
         _compare(t, gi, ei, f"grad of {name}", alt)
 
@@ -131,16 +138,19 @@ def _check_hypot(t, answer):
         a, b = _arr(rng, a_shape), _arr(rng, b_shape)
         a = np.where(np.abs(a) < 0.1, 0.5, a)                  # y = 0 has no derivative
         g = _arr(rng, np.broadcast_shapes(a_shape, b_shape))
-        ga, gb = _engine_vjp(lambda x, z: (x * x + z * z).sqrt(), g, a, b)
-        A, B = np.broadcast_to(a, g.shape), np.broadcast_to(b, g.shape)
-        y = np.sqrt(A * A + B * B)
-        wrong = [{"outer_missing": _sum_to(2 * g * V, shape),
-                  "inner_missing": _sum_to(g / (2 * y), shape),
-                  "half": _sum_to(g * V / (2 * y), shape),
-                  "unsummed_broadcast": g * V / y if shape != g.shape else None}
-                 for V, shape in ((A, a_shape), (B, b_shape))]
+
+        def solve(a=a, b=b, g=g, a_shape=a_shape, b_shape=b_shape):
+            ga, gb = _engine_vjp(lambda x, z: (x * x + z * z).sqrt(), g, a, b)
+            A, B = np.broadcast_to(a, g.shape), np.broadcast_to(b, g.shape)
+            y = np.sqrt(A * A + B * B)
+            wrong = [{"outer_missing": _sum_to(2 * g * V, shape),
+                      "inner_missing": _sum_to(g / (2 * y), shape),
+                      "half": _sum_to(g * V / (2 * y), shape),
+                      "unsummed_broadcast": g * V / y if shape != g.shape else None}
+                     for V, shape in ((A, a_shape), (B, b_shape))]
+            return [ga, gb], wrong
         _case(t, answer, f"a of shape {shape_str(a_shape)}, b of shape {shape_str(b_shape)}",
-              g, [a, b], (), ["a", "b"], [ga, gb], wrong)
+              g, [a, b], (), ["a", "b"], solve)
 
 
 # ---- task 2 -----------------------------------------------------------------------------------
@@ -164,16 +174,19 @@ def _check_pow(t, answer):
         a = 0.5 + rng.random(a_shape).round(2) * 2
         b = _arr(rng, b_shape) * 1.5
         g = _arr(rng, a_shape)
-        ga, gb = _engine_vjp(lambda x, y: x ** y, g, a, b)
-        y = a ** b
-        summed = (lambda v: np.sum(v).reshape(b_shape)) if b_shape == () else (lambda v: v)
-        per_element = g * y * np.log(a) if b_shape == () else None
+
+        def solve(a=a, b=b, g=g, b_shape=b_shape):
+            ga, gb = _engine_vjp(lambda x, y: x ** y, g, a, b)
+            y = a ** b
+            summed = (lambda v: np.sum(v).reshape(b_shape)) if b_shape == () else (lambda v: v)
+            per_element = g * y * np.log(a) if b_shape == () else None
+            return [ga, gb], [{"exponent_not_lowered": g * b * y},
+                              {"missing_log": summed(g * y),
+                               "power_rule_on_exponent": summed(g * a * b ** (a - 1)),
+                               "unsummed_broadcast": per_element}]
         _case(t, answer, f"a of shape {shape_str(a_shape)}, b of shape {shape_str(b_shape)}"
               + (" (one exponent for every element)" if b_shape == () else ""),
-              g, [a, b], (), ["a", "b"], [ga, gb],
-              [{"exponent_not_lowered": g * b * y},
-               {"missing_log": summed(g * y), "power_rule_on_exponent": summed(g * a * b ** (a - 1)),
-                "unsummed_broadcast": per_element}])
+              g, [a, b], (), ["a", "b"], solve)
 
 
 # ---- task 3 -----------------------------------------------------------------------------------
@@ -200,12 +213,13 @@ def _check_var(t, answer):
     for shape, dim in (((3, 4), 1), ((4, 3), 0), ((2, 3, 5), -1), ((2, 2), 0), ((3, 2, 4), 1)):
         x = _arr(rng, shape)
         g = _arr(rng, _var(x, dim).shape)
-        (gx,) = _engine_vjp(lambda v, dim=dim: v.var(dim=dim, keepdim=True), g, x)
-        n = shape[dim]
-        dev = x - x.mean(axis=dim, keepdims=True)
-        _case(t, answer, f"x of shape {shape_str(shape)}, dim={dim}", g, [x], (dim,), ["x"], [gx],
-              [{"biased": g * 2 * dev / n, "mean_not_subtracted": g * 2 * x / (n - 1),
-                "missing_two": g * dev / (n - 1)}])
+
+        def solve(x=x, g=g, dim=dim, n=shape[dim]):
+            (gx,) = _engine_vjp(lambda v: v.var(dim=dim, keepdim=True), g, x)
+            dev = x - x.mean(axis=dim, keepdims=True)
+            return [gx], [{"biased": g * 2 * dev / n, "mean_not_subtracted": g * 2 * x / (n - 1),
+                           "missing_two": g * dev / (n - 1)}]
+        _case(t, answer, f"x of shape {shape_str(shape)}, dim={dim}", g, [x], (dim,), ["x"], solve)
 
 
 # ---- task 4 -----------------------------------------------------------------------------------
@@ -229,17 +243,19 @@ def _check_bilinear(t, answer):
     rng = _rng(44)
     for n, p, q in ((4, 3, 2), (5, 3, 3), (1, 2, 4), (6, 1, 1)):
         x, A, y, g = _arr(rng, (n, p)), _arr(rng, (p, q)), _arr(rng, (n, q)), _arr(rng, (n,))
-        gx, gA, gy = _engine_vjp(lambda x, A, y: ((x @ A) * y).sum(dim=1), g, x, A, y)
-        ones = np.ones(n)
-        per_row = np.einsum("n,ni,nj->nij", g, x, y)
-        swapped_x = g[:, None] * (x @ A) if p == q else None
-        swapped_y = g[:, None] * (y @ A.T) if p == q else None
+
+        def solve(x=x, A=A, y=y, g=g, n=n, p=p, q=q):
+            gx, gA, gy = _engine_vjp(lambda x, A, y: ((x @ A) * y).sum(dim=1), g, x, A, y)
+            per_row = np.einsum("n,ni,nj->nij", g, x, y)
+            swapped_x = g[:, None] * (x @ A) if p == q else None
+            swapped_y = g[:, None] * (y @ A.T) if p == q else None
+            return [gx, gA, gy], [
+                {"forgot_upstream": (y @ A.T) if n > 1 or g[0] != 1 else None,
+                 "swapped": swapped_x},
+                {"forgot_upstream": x.T @ y, "unsummed_broadcast": per_row if n > 1 else None},
+                {"forgot_upstream": x @ A, "swapped": swapped_y}]
         _case(t, answer, f"x of shape ({n}, {p}), A of shape ({p}, {q}), y of shape ({n}, {q})",
-              g, [x, A, y], (), ["x", "A", "y"], [gx, gA, gy],
-              [{"forgot_upstream": (y @ A.T) if n > 1 or g[0] != 1 else None,
-                "swapped": swapped_x},
-               {"forgot_upstream": x.T @ y, "unsummed_broadcast": per_row if n > 1 else None},
-               {"forgot_upstream": x @ A, "swapped": swapped_y}])
+              g, [x, A, y], (), ["x", "A", "y"], solve)
 
 
 # ---- task 5 -----------------------------------------------------------------------------------
@@ -262,14 +278,17 @@ def _check_sequence_linear(t, answer):
     for B, T, n_in, n_out in ((2, 3, 4, 5), (3, 1, 2, 2), (1, 4, 3, 1), (2, 2, 3, 3)):
         x, W, b = _arr(rng, (B, T, n_in)), _arr(rng, (n_out, n_in)), _arr(rng, (n_out,))
         g = _arr(rng, (B, T, n_out))
-        gx, gW, gb = _engine_vjp(lambda x, W, b: x @ W.T + b, g, x, W, b)
-        per_batch_W = np.einsum("bto,bti->boi", g, x)
+
+        def solve(x=x, W=W, b=b, g=g, B=B, T=T):
+            gx, gW, gb = _engine_vjp(lambda x, W, b: x @ W.T + b, g, x, W, b)
+            per_batch_W = np.einsum("bto,bti->boi", g, x)
+            return [gx, gW, gb], [
+                None,
+                {"unsummed_broadcast": per_batch_W if B > 1 else None},
+                {"unsummed_broadcast": g.sum(axis=0) if B > 1 and T > 1 else None,
+                 "averaged": gb / (B * T) if B * T > 1 else None}]
         _case(t, answer, f"x of shape ({B}, {T}, {n_in}), W of shape ({n_out}, {n_in}), b of "
-              f"shape ({n_out},)", g, [x, W, b], (), ["x", "W", "b"], [gx, gW, gb],
-              [None,
-               {"unsummed_broadcast": per_batch_W if B > 1 else None},
-               {"unsummed_broadcast": g.sum(axis=0) if B > 1 and T > 1 else None,
-                "averaged": gb / (B * T) if B * T > 1 else None}])
+              f"shape ({n_out},)", g, [x, W, b], (), ["x", "W", "b"], solve)
 
 
 check = exercise.check

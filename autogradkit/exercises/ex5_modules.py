@@ -357,55 +357,31 @@ _OPTIM = ("autogradkit.optim",)
                             "operations: no autogradkit.optim class (not as a base class "
                             "either) and no call into it.")})
 def _check_sgd_momentum(t, answer):
-    lr, mu = 0.1, 0.9
     if issubclass(answer, optim.Optimizer):
         t.case("the class SGDMomentum")
         t.fail(f"SGDMomentum is a subclass of {answer.__mro__[1].__module__}."
                f"{answer.__mro__[1].__name__}", "used_library")
+    for lr, mu in ((0.1, 0.9), (0.03, 0.5)):    # the step size and momentum given must be used
+        _momentum_run(t, answer, lr, mu)
+
+
+def _momentum_run(t, answer, lr, mu):
     p1, p2, p3 = _params()
-    ref = _params()
-    reference = optim.SGD(ref, lr=lr, momentum=mu)
     t.case(f"constructing SGDMomentum(model.parameters(), lr={lr}, momentum={mu}) — the "
            "parameters come as a generator, as from a model")
     opt = t.call(answer, (p for p in (p1, p2, p3)), lr=lr, momentum=mu)
-    velocity = [None, None]            # the reference's velocities of p1, p2 (for wrong answers)
-    damp = [None, None]
     for k in range(3):
-        t.case(f"step {k + 1}: backward(), then step()"
+        t.case(f"lr={lr}, momentum={mu}, step {k + 1}: backward(), then step()"
                + (" (p3 has no gradient yet: its .grad is None)" if k < 2 else
                   " (p3 gets a gradient for the first time)"))
         start = [_numbers(p) for p in (p1, p2, p3)]
         _loss(k, p1, p2, p3).backward()
-        _loss(k, *ref).backward()
-        grads = [_numbers(p.grad) for p in ref[:2]]
         _, used = t.call(watching(opt.step, _OPTIM))
-        if used:
-            t.fail(f"your step() called {used}", "used_library")
-        reference.step()
-        for i, name in enumerate(("p1", "p2")):
-            p, s, g = (p1, p2)[i], start[i], grads[i]
-            if p.grad_fn is not None or not p.requires_grad:
-                t.fail(f"after step(), {name} has grad_fn "
-                       f"{p.grad_fn.name() if p.grad_fn else None} and requires_grad="
-                       f"{p.requires_grad}", "graph_recorded")
-            if np.array_equal(_numbers(p), s):
-                t.fail(f"{name} did not change in step {k + 1}", "no_update")
-            v_prev = velocity[i]
-            d_prev = damp[i]
-            wrong = {"negated": s + lr * (g if v_prev is None else mu * v_prev + g),
-                     "no_momentum": s - lr * g if v_prev is not None else None,
-                     "dampened": s - lr * (1 - mu) * g if d_prev is None
-                     else s - lr * (mu * d_prev + (1 - mu) * g)}
-            t.compare(p, _numbers(ref[i]), what=name, **_F32, alternatives=wrong)
-            velocity[i] = g if v_prev is None else mu * v_prev + g
-            damp[i] = (1 - mu) * g if d_prev is None else mu * d_prev + (1 - mu) * g
-        t.compare(p3, _numbers(ref[2]), what="p3" + (" (it has no gradient)" if k < 2 else ""),
-                  **_F32)
-        t.case(f"step {k + 1}: zero_grad()")
+        _judge_momentum_step(t, k, lr, mu, used, (p1, p2, p3), start)
+        t.case(f"lr={lr}, momentum={mu}, step {k + 1}: zero_grad()")
         _, used = t.call(watching(opt.zero_grad, _OPTIM))
         if used:
             t.fail(f"your zero_grad() called {used}", "used_library")
-        reference.zero_grad()
         for name, p in (("p1", p1), ("p2", p2), ("p3", p3)):
             if p.grad is not None and np.any(p.grad.numpy()):
                 if any(isinstance(v, types.GeneratorType) for v in vars(opt).values()):
@@ -413,6 +389,52 @@ def _check_sgd_momentum(t, answer):
                            f"{np.round(p.grad.numpy(), 4).tolist()}", "generator_params")
                 t.fail(f"after zero_grad(), {name}.grad still holds "
                        f"{np.round(p.grad.numpy(), 4).tolist()}", "forgot_zero_grad")
+
+
+def _momentum_reference(steps, lr, mu):
+    """autogradkit's ``optim.SGD(momentum=mu)`` run for ``steps`` steps on fresh parameters: the
+    parameters' numbers after the last step, and each step's gradients of p1 and p2. Run anew
+    after each of the learner's steps, so no frame their code could look into holds it."""
+    ref = _params()
+    reference = optim.SGD(ref, lr=lr, momentum=mu)
+    grads = []
+    for k in range(steps):
+        _loss(k, *ref).backward()
+        grads.append([_numbers(p.grad) for p in ref[:2]])
+        reference.step()
+        reference.zero_grad()
+    return [_numbers(p) for p in ref], grads
+
+
+def _velocity(grads, mu, share):
+    """v ← μ·v + share·g over ``grads`` (v = share·g at the first), or None before any."""
+    v = None
+    for g in grads:
+        v = share * g if v is None else mu * v + share * g
+    return v
+
+
+def _judge_momentum_step(t, k, lr, mu, used, params, start):
+    if used:
+        t.fail(f"your step() called {used}", "used_library")
+    after, grads = _momentum_reference(k + 1, lr, mu)
+    for i, name in enumerate(("p1", "p2")):
+        p, s, g = params[i], start[i], grads[k][i]
+        if p.grad_fn is not None or not p.requires_grad:
+            t.fail(f"after step(), {name} has grad_fn "
+                   f"{p.grad_fn.name() if p.grad_fn else None} and requires_grad="
+                   f"{p.requires_grad}", "graph_recorded")
+        if np.array_equal(_numbers(p), s):
+            t.fail(f"{name} did not change in step {k + 1}", "no_update")
+        v_prev = _velocity([gs[i] for gs in grads[:k]], mu, 1.0)
+        d_prev = _velocity([gs[i] for gs in grads[:k]], mu, 1 - mu)
+        wrong = {"negated": s + lr * (g if v_prev is None else mu * v_prev + g),
+                 "no_momentum": s - lr * g if v_prev is not None else None,
+                 "dampened": s - lr * (1 - mu) * g if d_prev is None
+                 else s - lr * (mu * d_prev + (1 - mu) * g)}
+        t.compare(p, after[i], what=name, **_F32, alternatives=wrong)
+    t.compare(params[2], after[2], what="p3" + (" (it has no gradient)" if k < 2 else ""),
+              **_F32)
 
 
 check = exercise.check

@@ -177,23 +177,28 @@ def _check_evaluate(t, answer):
         net = _net(seed, watched=True)
         start = _state(net)
         xs, ys = x[rows].detach(), y[rows].detach()
-        right = _evaluate(_net(seed), xs, ys)
         t.case(description)
         got = t.call(answer, net, xs, ys)
-        if any(p.grad is not None for p in net.parameters()):
-            t.fail("after your evaluate, the network's parameters have gradients",
-                   "backward_called")
-        if any(grad for _, grad in net.calls):
-            t.fail("your evaluate ran the network forward with graph recording on",
-                   "graph_recorded")
-        if any(not np.array_equal(_numbers(p), start[k]) for k, p in net.named_parameters()):
-            t.fail("your evaluate changed the network's parameters")
-        if isinstance(got, ag.Tensor):
-            t.fail(f"your evaluate returned a tensor of shape {tuple(got.shape)}", "not_float")
-        with ag.no_grad():
-            d = (net(xs) - ys).numpy()
-        t.compare(got, right, what="held-out loss", **_F64,
-                  alternatives={"summed": float(np.sum(d ** 2))})
+        _judge_evaluate(t, got, net, start, seed, xs, ys)
+
+
+def _judge_evaluate(t, got, net, start, seed, xs, ys):
+    """After the learner's evaluate returned: the right loss (a fresh network with the same seed),
+    computed only now, in a frame of its own."""
+    if any(p.grad is not None for p in net.parameters()):
+        t.fail("after your evaluate, the network's parameters have gradients",
+               "backward_called")
+    if any(grad for _, grad in net.calls):
+        t.fail("your evaluate ran the network forward with graph recording on",
+               "graph_recorded")
+    if any(not np.array_equal(_numbers(p), start[k]) for k, p in net.named_parameters()):
+        t.fail("your evaluate changed the network's parameters")
+    if isinstance(got, ag.Tensor):
+        t.fail(f"your evaluate returned a tensor of shape {tuple(got.shape)}", "not_float")
+    with ag.no_grad():
+        d = (net(xs) - ys).numpy()
+    t.compare(got, _evaluate(_net(seed), xs, ys), what="held-out loss", **_F64,
+              alternatives={"summed": float(np.sum(d ** 2))})
 
 
 # ---- task 2 -----------------------------------------------------------------------------------
@@ -240,27 +245,43 @@ def _check_clip_grad_norm(t, answer):
                                   (0.1, 2.0, "below max_norm: left as they are"),
                                   (10.0, 0.5, "far above max_norm: clipped")):
         ps = _grad_params(scale)
-        ref = _grad_params(scale)
-        grads = [_numbers(p.grad) for p in ps[:3]]
-        total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
-        t.case(f"p0, p1, p2 with gradients of global norm {total:.4g}, max_norm={max_norm} "
-               f"({what}); p3 without a gradient; the parameters given as a generator")
+        t.case(f"p0, p1, p2 with gradients of global norm {_norm_text(scale)}, "
+               f"max_norm={max_norm} ({what}); p3 without a gradient; the parameters given as a "
+               "generator")
         got = t.call(answer, (p for p in ps), max_norm)
-        right_total = _clip(ref, max_norm)
-        if ps[3].grad is not None:
-            t.fail("p3, which had no gradient, has one after clipping")
-        clipped = [_numbers(p.grad) for p in ref[:3]]
-        per = [g * min(1.0, max_norm / (np.sqrt(np.sum(g ** 2)) + EPS)) for g in grads]
-        up = [g * max_norm / (total + EPS) for g in grads]
-        for i, p in enumerate(ps[:3]):
-            wrong = {"per_parameter": per[i] if total > max_norm else None,
-                     "always_rescaled": up[i] if total <= max_norm else None,
-                     "not_clipped": grads[i] if total > max_norm else None}
-            t.compare(p.grad, clipped[i], what=f"grad of p{i}", rtol=1e-9, atol=1e-12,
-                      alternatives=wrong)
-        t.compare(got, right_total, what="the returned norm", rtol=1e-9, atol=1e-12,
-                  alternatives={"clipped_norm_returned": min(total, max_norm),
-                                "squared_norm": total ** 2})
+        _judge_clip(t, got, ps, scale, max_norm)
+
+
+def _unclipped(scale):
+    """The gradients of p0, p1, p2 before clipping, and their global norm."""
+    grads = [_numbers(p.grad) for p in _grad_params(scale)[:3]]
+    return grads, float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+
+
+def _norm_text(scale):
+    return f"{_unclipped(scale)[1]:.4g}"
+
+
+def _judge_clip(t, got, ps, scale, max_norm):
+    """After the learner's function returned: the right gradients and norm, computed only now
+    (on fresh parameters), in a frame of its own."""
+    ref = _grad_params(scale)
+    grads, total = _unclipped(scale)
+    right_total = _clip(ref, max_norm)
+    if ps[3].grad is not None:
+        t.fail("p3, which had no gradient, has one after clipping")
+    clipped = [_numbers(p.grad) for p in ref[:3]]
+    per = [g * min(1.0, max_norm / (np.sqrt(np.sum(g ** 2)) + EPS)) for g in grads]
+    up = [g * max_norm / (total + EPS) for g in grads]
+    for i, p in enumerate(ps[:3]):
+        wrong = {"per_parameter": per[i] if total > max_norm else None,
+                 "always_rescaled": up[i] if total <= max_norm else None,
+                 "not_clipped": grads[i] if total > max_norm else None}
+        t.compare(p.grad, clipped[i], what=f"grad of p{i}", rtol=1e-9, atol=1e-12,
+                  alternatives=wrong)
+    t.compare(got, right_total, what="the returned norm", rtol=1e-9, atol=1e-12,
+              alternatives={"clipped_norm_returned": min(total, max_norm),
+                            "squared_norm": total ** 2})
 
 
 # ---- task 3 -----------------------------------------------------------------------------------
@@ -299,37 +320,41 @@ def _check_train_epoch(t, answer):
              "shuffles anew each time)", 4, None, 2),
             ("max_norm=0.5: every batch's gradients clipped before the step", 5, 0.5, 1)):
         t.case(description)
-        net, ref = _net(seed), _net(seed)
-        loader, ref_loader = _loader(x, y, 32, seed), _loader(x, y, 32, seed)
+        net = _net(seed)
+        loader = _loader(x, y, 32, seed)
         opt = _CountingSGD(net.parameters(), lr=0.05, momentum=0.9)
-        ref_opt = optim.SGD(ref.parameters(), lr=0.05, momentum=0.9)
         for epoch in range(epochs):
             steps = opt.steps
             got = t.call(answer, net, loader, opt, max_norm)
-            right = _epoch(ref, ref_loader, ref_opt, max_norm)
             if opt.steps == steps:
                 t.fail("the optimizer given to train_epoch never took a step",
                        "ignored_optimizer")
             if opt.steps - steps != len(loader):
                 t.fail(f"the optimizer took {opt.steps - steps} step(s) in one epoch; the "
                        f"loader gave {len(loader)} batches", "wrong_steps")
-        state = _state(ref)
-        wrong = {"forgot_zero_grad": _replay(seed, x, y, epochs, max_norm, zero_grad=False)[0],
-                 "not_clipped": _replay(seed, x, y, epochs, None)[0] if max_norm else None}
-        for name, value in _state(net).items():
-            t.compare(value, state[name], what=name, **_F64,
-                      alternatives={k: (v[name] if v else None) for k, v in wrong.items()})
-        t.compare(got, right, what="the returned loss", **_F64,
-                  alternatives={"unweighted_mean": _replay(seed, x, y, epochs, max_norm)[1]})
+        _judge_epochs(t, got, net, seed, x, y, epochs, max_norm)
 
 
-def _replay(seed, x, y, epochs, max_norm, zero_grad=True):
+def _judge_epochs(t, got, net, seed, x, y, epochs, max_norm):
+    """After the learner's last epoch: the reference's parameters and loss after ``epochs``
+    epochs (a fresh run with the same seed), computed only now, in a frame of its own."""
+    state, right = _replay(seed, x, y, epochs, max_norm, weighted=True)
+    wrong = {"forgot_zero_grad": _replay(seed, x, y, epochs, max_norm, zero_grad=False)[0],
+             "not_clipped": _replay(seed, x, y, epochs, None)[0] if max_norm else None}
+    for name, value in _state(net).items():
+        t.compare(value, state[name], what=name, **_F64,
+                  alternatives={k: (v[name] if v else None) for k, v in wrong.items()})
+    t.compare(got, right, what="the returned loss", **_F64,
+              alternatives={"unweighted_mean": _replay(seed, x, y, epochs, max_norm)[1]})
+
+
+def _replay(seed, x, y, epochs, max_norm, zero_grad=True, weighted=False):
     """A fresh reference run of ``epochs`` epochs: the parameters after it, and the last
-    epoch's unweighted mean of batch losses (both for recognising mistakes)."""
+    epoch's mean loss (over the samples when ``weighted``, else of the batch losses)."""
     net, loader = _net(seed), _loader(x, y, 32, seed)
     opt = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     for epoch in range(epochs):
-        value = _epoch(net, loader, opt, max_norm, zero_grad=zero_grad, weighted=False)
+        value = _epoch(net, loader, opt, max_norm, zero_grad=zero_grad, weighted=weighted)
     return _state(net), value
 
 
@@ -387,42 +412,63 @@ def _check_fit(t, answer):
              "at most 30 epochs", 1, _signal_data(1), 0.03, 3, 30)):
         x, y = data
         xt, yt, xv, yv = x[:80], y[:80], x[80:], y[80:]
-        net, ref = _net(seed, watched=True), _net(seed)
+        net = _net(seed, watched=True)
         opt = _CountingSGD(net.parameters(), lr=lr, momentum=0.9)
-        history, states, training = _fit_reference(ref, _loader(xt, yt, 16, seed), xv, yv,
-                                         optim.SGD(ref.parameters(), lr=lr, momentum=0.9),
-                                         max_epochs)
-        n = _stop_after(history, patience)
-        best = int(np.argmin(history[:n]))
+        best, n = _fit_plan(seed, xt, yt, xv, yv, lr, patience, max_epochs)
         t.case(f"{description} (the best held-out loss comes at epoch {best + 1}; training "
                f"stops after epoch {n})")
         got = t.call(answer, net, _loader(xt, yt, 16, seed), xv, yv, opt, max_epochs, patience)
-        if opt.steps == 0:
-            t.fail("the optimizer given to fit never took a step", "ignored_optimizer")
-        if any(rows == 20 and grad for rows, grad in net.calls):
-            t.fail("fit ran the network forward on the held-out data with graph recording on",
-                   "graph_recorded")
-        if not isinstance(got, (list, tuple)):
-            t.fail(f"fit returned {'None' if got is None else 'a ' + type(got).__name__}; "
-                   "return the list of held-out losses, one per epoch",
-                   hint="Return the list of held-out losses, one float per epoch run.")
-        if len(got) != n:
-            lengths = {"never_stopped": max_epochs,
-                       "patience_off_by_one": {_stop_after(history, patience - 1),
-                                               _stop_after(history, patience + 1)},
-                       "no_reset": _stop_after(history, patience, reset=False)}
-            key = next((k for k, v in lengths.items()
-                        if len(got) in (v if isinstance(v, set) else {v}) and len(got) != n), None)
-            t.fail(f"fit ran {len(got)} epochs (it returned {len(got)} held-out losses); early "
-                   f"stopping with patience {patience} stops after epoch {n}", key)
-        t.compare(list(got), history[:n], what="held-out loss of epoch {}", **_F64,
-                  names=[str(i + 1) for i in range(n)],
-                  alternatives={"training_losses": training[:n]})
-        t.case(f"{description}: the weights after fit, those of the best epoch ({best + 1})")
-        for name, value in _state(net).items():
-            t.compare(value, states[best][name], what=name, **_F64,
-                      alternatives={"not_restored": states[n - 1][name] if best != n - 1
-                                    else None})
+        _judge_fit(t, got, net, opt, description, seed, (xt, yt, xv, yv), lr, patience,
+                   max_epochs)
+
+
+def _fit_run(seed, xt, yt, xv, yv, lr, max_epochs):
+    """The reference: a fresh network with the same seed trained for every epoch."""
+    ref = _net(seed)
+    return _fit_reference(ref, _loader(xt, yt, 16, seed), xv, yv,
+                          optim.SGD(ref.parameters(), lr=lr, momentum=0.9), max_epochs)
+
+
+def _fit_plan(seed, xt, yt, xv, yv, lr, patience, max_epochs):
+    """(the best epoch, the epoch training stops after) — all the case's description says. The
+    reference's losses and weights stay in this frame, which is gone before the learner's fit
+    runs."""
+    history, _, _ = _fit_run(seed, xt, yt, xv, yv, lr, max_epochs)
+    n = _stop_after(history, patience)
+    return int(np.argmin(history[:n])), n
+
+
+def _judge_fit(t, got, net, opt, description, seed, data, lr, patience, max_epochs):
+    """After the learner's fit returned: the reference run again (it is cheap), compared."""
+    history, states, training = _fit_run(seed, *data, lr, max_epochs)
+    n = _stop_after(history, patience)
+    best = int(np.argmin(history[:n]))
+    if opt.steps == 0:
+        t.fail("the optimizer given to fit never took a step", "ignored_optimizer")
+    if any(rows == 20 and grad for rows, grad in net.calls):
+        t.fail("fit ran the network forward on the held-out data with graph recording on",
+               "graph_recorded")
+    if not isinstance(got, (list, tuple)):
+        t.fail(f"fit returned {'None' if got is None else 'a ' + type(got).__name__}; "
+               "return the list of held-out losses, one per epoch",
+               hint="Return the list of held-out losses, one float per epoch run.")
+    if len(got) != n:
+        lengths = {"never_stopped": max_epochs,
+                   "patience_off_by_one": {_stop_after(history, patience - 1),
+                                           _stop_after(history, patience + 1)},
+                   "no_reset": _stop_after(history, patience, reset=False)}
+        key = next((k for k, v in lengths.items()
+                    if len(got) in (v if isinstance(v, set) else {v}) and len(got) != n), None)
+        t.fail(f"fit ran {len(got)} epochs (it returned {len(got)} held-out losses); early "
+               f"stopping with patience {patience} stops after epoch {n}", key)
+    t.compare(list(got), history[:n], what="held-out loss of epoch {}", **_F64,
+              names=[str(i + 1) for i in range(n)],
+              alternatives={"training_losses": training[:n]})
+    t.case(f"{description}: the weights after fit, those of the best epoch ({best + 1})")
+    for name, value in _state(net).items():
+        t.compare(value, states[best][name], what=name, **_F64,
+                  alternatives={"not_restored": states[n - 1][name] if best != n - 1
+                                else None})
 
 
 check = exercise.check

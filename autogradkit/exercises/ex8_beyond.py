@@ -131,29 +131,44 @@ def _check_td_target(t, answer):
         reward = ag.tensor(np.round(rng.normal(size=(5, 1)), 2).astype(np.float32))
         t.case(f"a batch of 5, gamma = {gamma}: the target")
         net = _net(seed)
-        with ag.no_grad():
-            want = (reward + gamma * net(next_x)).numpy()
         target = t.call(answer, net, next_x, reward, gamma)
-        if not ag.is_grad_enabled():
-            ag.set_grad_enabled(True)
-            t.fail("gradient recording is off after td_target returned", "grad_mode_left_off")
-        frozen = [n for n, p in net.named_parameters() if not p.requires_grad]
-        if frozen:
-            t.fail(f"{', '.join(frozen)} no longer require grad", "froze_params")
-        if not isinstance(target, ag.Tensor):
-            t.fail(f"td_target returned {type(target).__name__}, expected a tensor",
-                   hint="Return an autogradkit tensor of shape (batch, 1).")
-        if target.grad_fn is not None or target.requires_grad:
-            name = target.grad_fn.name() if target.grad_fn is not None else None
-            t.fail(f"the target has grad_fn {name!r} (requires_grad={target.requires_grad}), "
-                   "expected none", "not_detached")
-        t.compare(target, want, what="target", rtol=1e-5, atol=1e-6)
+        _judge_target(t, target, net, seed, next_x, reward, gamma)
         t.case(f"a batch of 5, gamma = {gamma}: the parameters' gradients of mse(net(x), target)")
-        ref = _net(seed)
-        ((ref(x) - ag.tensor(want)) ** 2).mean().backward()
         t.call(lambda: ((net(x) - target) ** 2).mean().backward())
-        for (name, p), q in zip(net.named_parameters(), ref.parameters()):
-            t.compare(p.grad, q.grad, what=f"grad of {name}", rtol=1e-5, atol=1e-6)
+        _judge_target_grads(t, net, seed, x, next_x, reward, gamma)
+
+
+def _right_target(seed, next_x, reward, gamma):
+    """The right target, from a fresh network with the same seed — computed only after the
+    learner's code returned, in a frame of its own."""
+    with ag.no_grad():
+        return (reward + gamma * _net(seed)(next_x)).numpy()
+
+
+def _judge_target(t, target, net, seed, next_x, reward, gamma):
+    if not ag.is_grad_enabled():
+        ag.set_grad_enabled(True)
+        t.fail("gradient recording is off after td_target returned", "grad_mode_left_off")
+    frozen = [n for n, p in net.named_parameters() if not p.requires_grad]
+    if frozen:
+        t.fail(f"{', '.join(frozen)} no longer require grad", "froze_params")
+    if not isinstance(target, ag.Tensor):
+        t.fail(f"td_target returned {type(target).__name__}, expected a tensor",
+               hint="Return an autogradkit tensor of shape (batch, 1).")
+    if target.grad_fn is not None or target.requires_grad:
+        name = target.grad_fn.name() if target.grad_fn is not None else None
+        t.fail(f"the target has grad_fn {name!r} (requires_grad={target.requires_grad}), "
+               "expected none", "not_detached")
+    t.compare(target, _right_target(seed, next_x, reward, gamma), what="target", rtol=1e-5,
+              atol=1e-6)
+
+
+def _judge_target_grads(t, net, seed, x, next_x, reward, gamma):
+    ref = _net(seed)
+    want = _right_target(seed, next_x, reward, gamma)
+    ((ref(x) - ag.tensor(want)) ** 2).mean().backward()
+    for (name, p), q in zip(net.named_parameters(), ref.parameters()):
+        t.compare(p.grad, q.grad, what=f"grad of {name}", rtol=1e-5, atol=1e-6)
 
 
 # ---- task 3 -----------------------------------------------------------------------------------

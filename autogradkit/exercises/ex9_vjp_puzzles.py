@@ -19,7 +19,7 @@ import numpy as np
 import autogradkit as ag
 
 from .compare import NotNumbers, shape_str, to_array
-from .core import Exercise
+from .core import Exercise, as_numbers
 from .guards import NUMPY_ONLY, watching
 
 exercise = Exercise("ex9_vjp_puzzles", "Exercise 9: VJP puzzles", chapter=4)
@@ -100,7 +100,7 @@ def _compare(t, got, expected, what, alternatives=None, rtol=1e-5, atol=1e-8):
     """``t.compare``, but an answer of the wrong shape that equals a known wrong answer is named
     as that mistake (e.g. a batched gradient with its last two axes swapped)."""
     try:
-        g = to_array(got)
+        g = as_numbers(got)                # no learner code runs beside `expected`
     except NotNumbers:
         g = None
     e = to_array(expected)
@@ -114,18 +114,25 @@ def _compare(t, got, expected, what, alternatives=None, rtol=1e-5, atol=1e-8):
     t.compare(got, expected, what=what, rtol=rtol, atol=atol, alternatives=alternatives)
 
 
-def _case(t, answer, description, g, inputs, extra, names, expected, alternatives=None,
-          rtol=1e-5, atol=1e-8):
-    """One case: call ``answer(g, *inputs, *extra)``; compare each gradient with ``expected``."""
+def _case(t, answer, description, g, inputs, extra, names, solve, rtol=1e-5, atol=1e-8):
+    """One case: call ``answer(g, *inputs, *extra)``; compare each gradient with the right one.
+    ``solve()`` gives (the right gradients, the known wrong ones per gradient or None); it runs
+    only after the learner's code has returned, so no frame that code could look into holds the
+    right answer."""
     t.case(description)
     originals = [np.array(g, copy=True)] + [np.array(a, copy=True) for a in inputs]
     value, used = t.call(_numpy_only(answer), g, *inputs, *extra)
+    _judge(t, value, used, [g, *inputs], originals, ["ḡ", *names], names, solve, rtol, atol)
+
+
+def _judge(t, value, used, given, originals, given_names, names, solve, rtol, atol):
     if used:
         t.fail(f"your code called {used}", "used_engine")
-    for a, c, name in zip([g, *inputs], originals, ["ḡ", *names]):
+    for a, c, name in zip(given, originals, given_names):
         if not np.array_equal(a, c):
             t.fail(f"your function changed its input {name} in place", "input_changed")
     got = _grads(t, value, [f"grad of {n}" for n in names])
+    expected, alternatives = solve()
     alternatives = alternatives or [None] * len(names)
     for gi, ei, name, alt in zip(got, expected, names, alternatives):
         _compare(t, gi, ei, f"grad of {name}", alt, rtol, atol)
@@ -133,9 +140,10 @@ def _case(t, answer, description, g, inputs, extra, names, expected, alternative
 
 def _gradcheck(t, answer, description, forward, g, inputs, extra, names):
     """The last case of every check: the learner's rule against central differences."""
-    expected = _numeric_vjp(lambda *xs: forward(*xs, *extra), g, inputs)
+    def solve():
+        return _numeric_vjp(lambda *xs: forward(*xs, *extra), g, inputs), None
     _case(t, answer, "central-difference gradient check, ⟨ḡ, f(x+h·e) − f(x−h·e)⟩/2h per "
-          f"element: {description}", g, inputs, extra, names, expected,
+          f"element: {description}", g, inputs, extra, names, solve,
           rtol=_GC_RTOL, atol=_GC_ATOL)
 
 
@@ -173,12 +181,14 @@ def _check_broadcast_add(t, answer):
                              ((), (2, 2)), ((2, 3), (2, 3)), ((1,), (3, 1))):
         a, b = _arr(rng, a_shape), _arr(rng, b_shape)
         g = _arr(rng, np.broadcast_shapes(a_shape, b_shape))
-        ga, gb = _engine_vjp(lambda x, y: x + y, g, a, b)
-        n_a, n_b = g.size // max(a.size, 1), g.size // max(b.size, 1)
+
+        def solve(a=a, b=b, g=g):
+            ga, gb = _engine_vjp(lambda x, y: x + y, g, a, b)
+            n_a, n_b = g.size // max(a.size, 1), g.size // max(b.size, 1)
+            return [ga, gb], [{"averaged": ga / n_a if n_a > 1 else None},
+                              {"averaged": gb / n_b if n_b > 1 else None}]
         _case(t, answer, f"a of shape {shape_str(a_shape)}, b of shape {shape_str(b_shape)}",
-              g, [a, b], (), ["a", "b"], [ga, gb],
-              [{"averaged": ga / n_a if n_a > 1 else None},
-               {"averaged": gb / n_b if n_b > 1 else None}])
+              g, [a, b], (), ["a", "b"], solve)
     a, b, g = _arr(rng, (2, 1)), _arr(rng, (3,)), _arr(rng, (2, 3))
     _gradcheck(t, answer, "a (2, 1), b (3,)", lambda x, y: x + y, g, [a, b], (), ["a", "b"])
 
@@ -202,23 +212,25 @@ def _check_mean(t, answer):
                                   ((2, 3, 4), -1, True), ((2, 3, 4), (0, 2), False),
                                   ((3, 1), 1, False), ((2, 3), None, True)):
         x = _arr(rng, shape)
-        y = x.mean(axis=axis, keepdims=keepdims)
-        g = _arr(rng, y.shape)
-        if axis is None:
-            fn = (lambda v: v.mean().reshape((1,) * len(shape))) if keepdims else (lambda v: v.mean())
-        else:
-            fn = lambda v, axis=axis, keepdims=keepdims: v.mean(dim=axis, keepdim=keepdims)  # noqa: E731
-        (gx,) = _engine_vjp(fn, g, x)
-        n = x.size // max(y.size, 1)
-        lost = None
-        if not keepdims and axis is not None:
-            try:
-                lost = np.broadcast_to(g, shape) / n
-            except ValueError:
-                lost = None
+        g = _arr(rng, x.mean(axis=axis, keepdims=keepdims).shape)
+
+        def solve(x=x, g=g, shape=shape, axis=axis, keepdims=keepdims):
+            if axis is None:
+                fn = ((lambda v: v.mean().reshape((1,) * len(shape))) if keepdims
+                      else (lambda v: v.mean()))
+            else:
+                fn = lambda v: v.mean(dim=axis, keepdim=keepdims)  # noqa: E731
+            (gx,) = _engine_vjp(fn, g, x)
+            n = x.size // max(g.size, 1)
+            lost = None
+            if not keepdims and axis is not None:
+                try:
+                    lost = np.broadcast_to(g, shape) / n
+                except ValueError:
+                    lost = None
+            return [gx], [{"summed": gx * n if n > 1 else None, "lost_axis": lost}]
         _case(t, answer, f"x of shape {shape_str(shape)}, axis={axis}, keepdims={keepdims}",
-              g, [x], (axis, keepdims), ["x"], [gx],
-              [{"summed": gx * n if n > 1 else None, "lost_axis": lost}])
+              g, [x], (axis, keepdims), ["x"], solve)
     x = _arr(rng, (2, 3))
     _gradcheck(t, answer, "x (2, 3), axis=0, keepdims=False",
                lambda v, axis, keepdims: v.mean(axis=axis, keepdims=keepdims),
@@ -247,11 +259,13 @@ def _check_reshape_permute(t, answer):
                                  ((2, 3), (3, 2), (0, 1))):
         x = _arr(rng, x_shape)
         g = _arr(rng, x.reshape(shape).transpose(axes).shape)
-        (gx,) = _engine_vjp(lambda v, shape=shape, axes=axes: v.reshape(shape).permute(*axes), g, x)
+
+        def solve(x=x, g=g, x_shape=x_shape, shape=shape, axes=axes):
+            (gx,) = _engine_vjp(lambda v: v.reshape(shape).permute(*axes), g, x)
+            return [gx], [{"forward_permutation": g.transpose(axes).reshape(x_shape),
+                           "reshape_only": g.reshape(x_shape)}]
         _case(t, answer, f"x of shape {shape_str(x_shape)}, shape={shape_str(shape)}, axes={axes}",
-              g, [x], (shape, axes), ["x"], [gx],
-              [{"forward_permutation": g.transpose(axes).reshape(x_shape),
-                "reshape_only": g.reshape(x_shape)}])
+              g, [x], (shape, axes), ["x"], solve)
     x = _arr(rng, (6,))
     _gradcheck(t, answer, "x (6,), shape=(1, 2, 3), axes=(2, 0, 1)",
                lambda v, shape, axes: v.reshape(shape).transpose(axes), _arr(rng, (3, 1, 2)),
@@ -281,31 +295,29 @@ def _check_where(t, answer):
         else:
             cond = np.full(shape, kind == "all true")
         a, b, g = _arr(rng, shape), _arr(rng, shape), _arr(rng, shape)
-        ga, gb = _engine_vjp(lambda x, y, c=cond: ag.where(ag.tensor(c), x, y), g, a, b)
-        _where_call(t, answer, f"{kind} cond of shape {shape_str(shape)}", cond, a, b, g,
-                    [ga, gb], [{"swapped": g * ~cond, "not_masked": g},
-                               {"same_mask": g * cond, "not_masked": g}], 1e-5, 1e-8)
+
+        def solve(cond=cond, a=a, b=b, g=g):
+            ga, gb = _engine_vjp(lambda x, y: ag.where(ag.tensor(cond), x, y), g, a, b)
+            return [ga, gb], [{"swapped": g * ~cond, "not_masked": g},
+                              {"same_mask": g * cond, "not_masked": g}]
+        _where_call(t, answer, f"{kind} cond of shape {shape_str(shape)}", cond, a, b, g, solve,
+                    1e-5, 1e-8)
     cond = np.array([[True, False, True], [False, False, True]])
     a, b, g = _arr(rng, (2, 3)), _arr(rng, (2, 3)), _arr(rng, (2, 3))
-    expected = _numeric_vjp(lambda x, y: np.where(cond, x, y), g, [a, b])
+
+    def numeric():
+        return _numeric_vjp(lambda x, y: np.where(cond, x, y), g, [a, b]), None
     _where_call(t, answer, "central-difference gradient check, ⟨ḡ, f(x+h·e) − f(x−h·e)⟩/2h per "
-                "element: cond, a, b (2, 3)", cond, a, b, g, expected, None, _GC_RTOL, _GC_ATOL)
+                "element: cond, a, b (2, 3)", cond, a, b, g, numeric, _GC_RTOL, _GC_ATOL)
 
 
-def _where_call(t, answer, description, cond, a, b, g, expected, alternatives, rtol, atol):
+def _where_call(t, answer, description, cond, a, b, g, solve, rtol, atol):
     # cond is passed as an argument but is not differentiated: it comes first, like np.where
     t.case(description)
     originals = [g.copy(), cond.copy(), a.copy(), b.copy()]
     value, used = t.call(_numpy_only(answer), g, cond, a, b)
-    if used:
-        t.fail(f"your code called {used}", "used_engine")
-    for arr, c, name in zip([g, cond, a, b], originals, ["ḡ", "cond", "a", "b"]):
-        if not np.array_equal(arr, c):
-            t.fail(f"your function changed its input {name} in place", "input_changed")
-    got = _grads(t, value, ["grad of a", "grad of b"])
-    alternatives = alternatives or [None, None]
-    for gi, ei, name, alt in zip(got, expected, ["a", "b"], alternatives):
-        _compare(t, gi, ei, f"grad of {name}", alt, rtol, atol)
+    _judge(t, value, used, [g, cond, a, b], originals, ["ḡ", "cond", "a", "b"], ["a", "b"],
+           solve, rtol, atol)
 
 
 # ---- task 5 -----------------------------------------------------------------------------------
@@ -327,11 +339,14 @@ def _check_index(t, answer):
         idx = np.array(idx)
         x = _arr(rng, shape)
         g = _arr(rng, x[idx].shape)
-        (gx,) = _engine_vjp(lambda v, idx=idx: v[idx], g, x)
-        assigned = np.zeros(shape)
-        assigned[idx] = g
+
+        def solve(x=x, g=g, idx=idx, shape=shape):
+            (gx,) = _engine_vjp(lambda v: v[idx], g, x)
+            assigned = np.zeros(shape)
+            assigned[idx] = g
+            return [gx], [{"missing_accumulation": assigned}]
         _case(t, answer, f"x of shape {shape_str(shape)}, idx = {idx.tolist()}", g, [x], (idx,),
-              ["x"], [gx], [{"missing_accumulation": assigned}])
+              ["x"], solve)
     idx = np.array([1, 1, 0, 1])
     _gradcheck(t, answer, "x (3, 2), idx = [1, 1, 0, 1]", lambda v, i: v[i], _arr(rng, (4, 2)),
                [_arr(rng, (3, 2))], (idx,), ["x"])
@@ -361,9 +376,12 @@ def _check_cumsum(t, answer):
     rng = _rng(76)
     for shape, axis in (((5,), 0), ((3, 4), 1), ((3, 4), 0), ((2, 3, 4), -2), ((4, 1), 1)):
         x, g = _arr(rng, shape), _arr(rng, shape)
-        (gx,) = _engine_vjp(lambda v, axis=axis: _engine_cumsum(v, axis), g, x)
+
+        def solve(x=x, g=g, axis=axis):
+            (gx,) = _engine_vjp(lambda v: _engine_cumsum(v, axis), g, x)
+            return [gx], [{"forward_direction": np.cumsum(g, axis=axis)}]
         _case(t, answer, f"x of shape {shape_str(shape)}, axis={axis}", g, [x], (axis,), ["x"],
-              [gx], [{"forward_direction": np.cumsum(g, axis=axis)}])
+              solve)
     _gradcheck(t, answer, "x (2, 3), axis=1", lambda v, axis: np.cumsum(v, axis=axis),
                _arr(rng, (2, 3)), [_arr(rng, (2, 3))], (1,), ["x"])
 
@@ -391,12 +409,13 @@ def _check_max(t, answer):
              (np.array([[[1.0], [-2.0], [1.0]]]), "ties in a (1, 3, 1) array"))
     for x, what in cases:
         g = np.array(1.7)
-        (gx,) = _engine_vjp(lambda v: v.max(), g, x)
-        hit = x == x.max()
-        first = np.zeros(x.shape)
-        first[np.unravel_index(np.argmax(x), x.shape)] = g
-        _case(t, answer, f"{what}, x = {x.tolist()}, ḡ = 1.7", g, [x], (), ["x"], [gx],
-              [{"ties_full": g * hit, "first_only": first}])
+
+        def solve(x=x, g=g):
+            (gx,) = _engine_vjp(lambda v: v.max(), g, x)
+            first = np.zeros(x.shape)
+            first[np.unravel_index(np.argmax(x), x.shape)] = g
+            return [gx], [{"ties_full": g * (x == x.max()), "first_only": first}]
+        _case(t, answer, f"{what}, x = {x.tolist()}, ḡ = 1.7", g, [x], (), ["x"], solve)
     x = np.array([[0.3, -1.2, 0.9], [0.1, 0.8, -0.5]])
     _gradcheck(t, answer, "x (2, 3) without ties", lambda v: v.max(), np.array(-0.6), [x], (),
                ["x"])
@@ -421,11 +440,14 @@ def _check_bmm(t, answer):
     rng = _rng(78)
     for b, n, k, m in ((2, 3, 4, 5), (3, 2, 2, 2), (1, 4, 3, 1), (4, 1, 5, 2)):
         A, B, g = _arr(rng, (b, n, k)), _arr(rng, (b, k, m)), _arr(rng, (b, n, m))
-        gA, gB = _engine_vjp(lambda x, y: x @ y, g, A, B)
+
+        def solve(A=A, B=B, g=g, b=b):
+            gA, gB = _engine_vjp(lambda x, y: x @ y, g, A, B)
+            return [gA, gB], [{"transposed": _swap(gA)},
+                              {"transposed": _swap(gB),
+                               "batch_summed": gB.sum(axis=0) if b > 1 else None}]
         _case(t, answer, f"A of shape ({b}, {n}, {k}), B of shape ({b}, {k}, {m})", g, [A, B], (),
-              ["A", "B"], [gA, gB],
-              [{"transposed": _swap(gA)},
-               {"transposed": _swap(gB), "batch_summed": gB.sum(axis=0) if b > 1 else None}])
+              ["A", "B"], solve)
     _gradcheck(t, answer, "A (2, 2, 3), B (2, 3, 2)", lambda x, y: x @ y, _arr(rng, (2, 2, 2)),
                [_arr(rng, (2, 2, 3)), _arr(rng, (2, 3, 2))], (), ["A", "B"])
 
@@ -447,10 +469,13 @@ def _check_softmax(t, answer):
     rng = _rng(79)
     for shape, axis in (((2, 3), 1), ((3, 4), 0), ((2, 3, 4), -1), ((5,), 0), ((4, 1), 1)):
         x, g = _arr(rng, shape), _arr(rng, shape)
-        (gx,) = _engine_vjp(lambda v, axis=axis: v.softmax(axis), g, x)
-        y = _softmax(x, axis)
+
+        def solve(x=x, g=g, axis=axis):
+            (gx,) = _engine_vjp(lambda v: v.softmax(axis), g, x)
+            y = _softmax(x, axis)
+            return [gx], [{"missing_sum": y * g, "diagonal_only": y * (1 - y) * g}]
         _case(t, answer, f"x of shape {shape_str(shape)}, axis={axis}", g, [x], (axis,), ["x"],
-              [gx], [{"missing_sum": y * g, "diagonal_only": y * (1 - y) * g}])
+              solve)
     _gradcheck(t, answer, "x (2, 3), axis=0", lambda v, axis: _softmax(v, axis),
                _arr(rng, (2, 3)), [_arr(rng, (2, 3))], (0,), ["x"])
 
@@ -471,11 +496,14 @@ def _check_log_softmax(t, answer):
     rng = _rng(80)
     for shape, axis in (((2, 3), 1), ((3, 4), 0), ((2, 3, 4), -1), ((5,), 0), ((4, 1), 1)):
         x, g = _arr(rng, shape), _arr(rng, shape)
-        (gx,) = _engine_vjp(lambda v, axis=axis: v.log_softmax(axis), g, x)
-        s = _softmax(x, axis)
+
+        def solve(x=x, g=g, axis=axis):
+            (gx,) = _engine_vjp(lambda v: v.log_softmax(axis), g, x)
+            s = _softmax(x, axis)
+            return [gx], [{"missing_sum": g,
+                           "softmax_rule": s * (g - (g * s).sum(axis=axis, keepdims=True))}]
         _case(t, answer, f"x of shape {shape_str(shape)}, axis={axis}", g, [x], (axis,), ["x"],
-              [gx], [{"missing_sum": g,
-                      "softmax_rule": s * (g - (g * s).sum(axis=axis, keepdims=True))}])
+              solve)
     _gradcheck(t, answer, "x (3, 2), axis=1", lambda v, axis: _log_softmax(v, axis),
                _arr(rng, (3, 2)), [_arr(rng, (3, 2))], (1,), ["x"])
 

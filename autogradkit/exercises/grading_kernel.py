@@ -10,10 +10,14 @@ modules) cannot answer in the grader's place. Two steps:
        ``json`` or ``builtins`` keep theirs — ``np.isclose = lambda *a, **k: True``,
        ``Checker.compare = …`` — and, if there is one, voids the grade naming it;
     2. reloads the checking modules from their files, so the checks that run are the package's own.
-``check_task(exercise_id, name, namespace, time_limit)``
+``check_task(exercise_id, name, namespace, time_limit, extra)``
     checks one task against the object of that name in the notebook's namespace and prints one
     line, ``AUTOGRADKIT-GRADE {json}``, which the grader validates against the exercise's own task
-    list. Learner output during the check is swallowed.
+    list. The line holds the number of cases the check ran and each one's description (from
+    ``Checker.case``), for partial credit. ``extra`` is the text of an instructor's extra checks
+    file (``grade --extra-checks``) and its name: when the built-in check passes, the file is
+    run here in a fresh namespace and its ``check_<task>`` runs with the same Checker API; the
+    task passes only if both do. Learner output during the checks is swallowed.
 
 What this cannot stop: code that runs with the learner's rights can, with enough effort, reach
 anything in its process (see exercises/README.md, "What the grader protects against").
@@ -26,7 +30,7 @@ import os
 import sys
 import sysconfig
 import types
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
 MARKER = "AUTOGRADKIT-GRADE "
 WATCHED = ("numpy", "autogradkit", "json")
@@ -94,19 +98,93 @@ def prepare(exercise_id):
     print(MARKER + json.dumps({"prepare": exercise_id, "replaced": found}))
 
 
-def check_task(exercise_id, name, namespace, time_limit=None):
-    """Check task ``name`` against ``namespace[name]``; print its result as one marked line."""
+@contextmanager
+def _recording_cases(log):
+    """Record the description of every case a check starts (``Checker.case``), in order."""
+    from autogradkit.exercises import core
+    original = core.Checker.case
+
+    def case(self, description, *args, **kwargs):
+        log.append(str(description))
+        return original(self, description, *args, **kwargs)
+
+    core.Checker.case = case
+    try:
+        yield
+    finally:
+        core.Checker.case = original
+
+
+def _evaluate(run, log):
+    """``run()`` (which checks a task and returns its Result) with the learner's output swallowed
+    and the cases it started recorded in ``log``."""
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()), _recording_cases(log):
+        return run()
+
+
+def _extra_check(ex, spec, answer, time_limit, extra):
+    """The instructor's ``check_<task>`` from ``extra`` = (text, filename), run on ``answer``:
+    (Result or None, cases log, the reason it could not run or None)."""
+    import copy
+    text, filename = extra
+    namespace = {"__name__": "autogradkit_extra_checks", "__file__": filename}
+    try:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            exec(compile(text, filename, "exec"), namespace)
+        check_fn = namespace["check_" + spec.name]
+    except Exception as exc:           # the grader validated the file; this is rare
+        return None, [], f"{type(exc).__name__}: {exc}"
+    log = []
+    own = copy.copy(spec)
+    own.check_fn = check_fn
+    ex.tasks[spec.name] = own
+    try:
+        result = _evaluate(lambda: ex.evaluate(answer, spec.name, time_limit,
+                                               reference_counts=False), log)
+    finally:
+        ex.tasks[spec.name] = spec
+    return result, log, None
+
+
+def check_task(exercise_id, name, namespace, time_limit=None, extra=None):
+    """Check task ``name`` against ``namespace[name]`` (then the instructor's extra check, if
+    ``extra`` has one); print its result as one marked line."""
     from autogradkit.exercises import load
     ex = load(exercise_id)
     spec = ex.tasks[name]
     answer = namespace.get(name)
     if answer is None:
         row = {"status": "missing", "passed": False, "misconception": None, "case": None,
-               "message": f"no {name} is defined (did its cell run without errors?)"}
+               "message": f"no {name} is defined (did its cell run without errors?)",
+               "cases_run": 0, "case_log": []}
     else:
-        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-            r = ex.evaluate(answer, name, time_limit, reference_counts=False)
+        log = []
+        r = _evaluate(lambda: ex.evaluate(answer, name, time_limit, reference_counts=False), log)
         row = {"status": r.status, "passed": r.passed, "misconception": r.misconception,
-               "case": r.case, "message": r.summary(), "hint": r.hint}
+               "case": r.case, "message": r.summary(), "hint": r.hint, "cases_run": r.cases,
+               "case_log": log}
+        if r.passed and extra is not None:
+            row.update(_extra_row(ex, spec, answer, time_limit, extra, r))
     row.update(exercise=ex.id, title=ex.title, number=spec.number, task=name)
     print(MARKER + json.dumps(row))
+
+
+def _extra_row(ex, spec, answer, time_limit, extra, builtin):
+    """What the instructor's extra check changes in a row whose built-in check passed."""
+    result, log, broken = _extra_check(ex, spec, answer, time_limit, extra)
+    if result is None:
+        return {"status": "error", "passed": False, "misconception": None, "case": None,
+                "hint": None, "extra": {"passed": False, "cases_run": 0, "case_log": []},
+                "message": f"the instructor's extra checks could not be loaded ({broken})"}
+    info = {"passed": result.passed, "cases_run": result.cases, "case_log": log}
+    if result.passed:
+        return {"extra": info, "message": f"passed ({builtin.cases} + {result.cases} extra "
+                                          "cases)"}
+    if result.internal_error:
+        message = result.message.replace("the checker itself failed", "the instructor's extra "
+                                         "check itself failed")
+    else:
+        message = f"extra check: {result.summary()}"
+    return {"status": result.status if result.status != "passed" else "wrong", "passed": False,
+            "misconception": result.misconception, "case": result.case, "hint": result.hint,
+            "message": message, "extra": info}

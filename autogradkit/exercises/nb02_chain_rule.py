@@ -186,7 +186,7 @@ def _check_residual(t, answer):
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             t.fail(f"expected (local, adjoint), two dicts, got a {type(got).__name__}",
                    hint="Keep the last line of the cell: return local, adjoint.")
-        local, adjoint = got
+        local, adjoint = t.plain_dict(got[0], "local"), t.plain_dict(got[1], "adjoint")
         values, right_local, right_adj = _engine_residual(x, w)
         local = _dict_of(t, local, _LOCALS, "local", 'local["z", "w"] = …')
         z, h, r = values["z"], values["h"], values["r"]

@@ -17,8 +17,8 @@ import numpy as np
 
 import autogradkit as ag
 
-from .compare import NotNumbers, describe_type, to_array
-from .core import Exercise
+from .compare import NotNumbers, describe_type
+from .core import Exercise, as_numbers
 from .guards import NUMPY_ONLY, watching
 
 exercise = Exercise("nb04_tensors", "Notebook 4: from scalars to tensors", chapter=4,
@@ -297,7 +297,7 @@ def _tie_mistake(got, a_options, b_options):
     """Which tie convention the pair (ā, b̄) follows, judged on both gradients together:
     ``*_options`` are (the winner's share without ties, with the whole ȳ at ties)."""
     try:
-        ga, gb = to_array(got[0]), to_array(got[1])
+        ga, gb = as_numbers(got[0]), as_numbers(got[1])
     except NotNumbers:
         return None
 

@@ -225,6 +225,7 @@ def _run(t, answer, *args):
 
 
 def _as_dict(t, got, what, names=NAMES):
+    got = t.plain_dict(got, what)
     if not isinstance(got, dict):
         t.fail(f"{what}: expected a dict with the keys {', '.join(names)}, got a "
                f"{type(got).__name__}",

@@ -24,6 +24,11 @@ cells call ``turn.use(answer)`` to go on with a reference implementation while a
 
 ``up_to_date_problems`` tells whether the committed learner notebooks are what the sources
 generate now (CI runs it through ``autogradkit exercises --check``).
+
+Running a source also records how many cases each task's check runs for the solution (all of
+them: a check stops only at a failing case) in ``case_counts.json`` next to this module, which
+``autogradkit grade`` divides by for partial credit. The count is read from the source's own
+kernel after its last cell, by a cell that is not kept in the notebook.
 """
 from __future__ import annotations
 
@@ -185,10 +190,65 @@ def learner_path(source_path):
     return source_path.parent.parent / source_path.name
 
 
-def build(folder, names=None, run=True, log=print):
-    """Regenerate (and run) every learner notebook from its source; run the sources too."""
+# ---- case counts ------------------------------------------------------------------------------
+CASE_COUNTS = Path(__file__).with_name("case_counts.json")
+_COUNT_MARK = "AUTOGRADKIT-CASES "
+_COUNT_CODE = (
+    "def __autogradkit_cases(ex_id):\n"
+    "    import json\n"
+    "    from autogradkit.exercises import load\n"
+    "    ex = load(ex_id)\n"
+    "    counts = {{name: (r.cases if r.passed else None) for name, r in ex.results.items()}}\n"
+    "    print({mark!r} + json.dumps({{name: counts.get(name) for name in ex.tasks}}))\n"
+    "__autogradkit_cases({ex_id!r})\n"
+    "del __autogradkit_cases")
+
+
+def execute_counting_cases(nb, cwd, name, timeout=120):
+    """Run a source notebook like :func:`execute` and return {task: cases its check ran} as
+    the notebook's last check of each task left them; ``nb`` keeps its own cells only."""
+    import json
+
+    import nbformat
+    ex_id = exercise_id(nb)
+    cell = nbformat.v4.new_code_cell(_COUNT_CODE.format(mark=_COUNT_MARK, ex_id=ex_id))
+    nb.cells.append(cell)
+    try:
+        execute(nb, cwd, timeout)
+    finally:
+        nb.cells.pop()
+    text = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                   if o.get("output_type") == "stream")
+    line = next((ln for ln in text.splitlines() if ln.startswith(_COUNT_MARK)), None)
+    if line is None:
+        raise SourceError(f"{name}: the number of cases of its checks could not be read")
+    counts = json.loads(line[len(_COUNT_MARK):])
+    failing = [task for task, n in counts.items() if n is None]
+    if failing:
+        raise SourceError(f"{name}: the solution does not pass the check of "
+                          f"{', '.join(failing)}, so its number of cases is unknown")
+    return counts
+
+
+def write_case_counts(counts, path=CASE_COUNTS):
+    """Merge {exercise: {task: n}} into ``path`` (sorted, one line per exercise)."""
+    import json
+    path = Path(path)
+    try:
+        merged = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        merged = {}
+    merged.update(counts)
+    lines = [f"  {json.dumps(ex_id)}: {json.dumps(merged[ex_id])}" for ex_id in sorted(merged)]
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+
+
+def build(folder, names=None, run=True, log=print, counts_path=CASE_COUNTS):
+    """Regenerate (and run) every learner notebook from its source; run the sources too, and
+    record each task's number of cases in ``counts_path``."""
     import nbformat
     built = []
+    counts = {}
     for src in sources(folder):
         if names and src.stem not in names:
             continue
@@ -199,13 +259,16 @@ def build(folder, names=None, run=True, log=print):
         learner, _ = make_learner(nb, src.name)
         if run:
             log(f"running {src}")
-            execute(nb, src.parent)
+            counts[exercise_id(nb)] = execute_counting_cases(nb, src.parent, src.name)
             nbformat.write(nb, src)
             log(f"running {learner_path(src)}")
             execute(learner, src.parent.parent)
         nbformat.write(learner, learner_path(src))
         log(f"wrote {learner_path(src)}")
         built.append(learner_path(src))
+    if counts:
+        write_case_counts(counts, counts_path)
+        log(f"wrote {counts_path}")
     return built
 
 
@@ -243,8 +306,27 @@ def up_to_date_problems(folder):
                    for c in book.cells):
                 problems.append(f"{name}: not executed (its outputs are missing; run "
                                 "`autogradkit exercises`)")
+    problems += case_count_problems(exercise_id(nbformat.read(s, as_version=4)) for s in srcs)
     learners = {learner_path(s).name for s in srcs}
     for path in sorted(folder.glob("ex*.ipynb")):     # course notebooks may have no source
         if path.name not in learners:
             problems.append(f"{path}: has no source in {folder / 'source'}")
+    return problems
+
+
+def case_count_problems(exercise_ids, path=CASE_COUNTS):
+    """Tasks of these exercises that have no number of cases in ``path``."""
+    import json
+
+    from . import load
+    try:
+        counts = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        counts = {}
+    problems = []
+    for ex_id in exercise_ids:
+        missing = [t for t in load(ex_id).tasks if not isinstance(counts.get(ex_id, {}).get(t), int)]
+        if missing:
+            problems.append(f"{Path(path).name}: no number of cases for {ex_id}'s "
+                            f"{', '.join(missing)} (run `autogradkit exercises`)")
     return problems
