@@ -21,6 +21,8 @@ from .functional import *  # noqa: F401,F403  (the ops as functions: exp, sum, c
 from .functional import __all__ as _functional_all
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd, cuda, functional
+from .autograd import functional as _autograd_functional  # noqa: F401  (jacobian, hessian, …)
+from . import func  # noqa: E402  (torch.func: grad, vjp, jvp, jacrev, jacfwd, hessian)
 from . import nn, optim, data, utils  # noqa: E402  (after the core: they build on it)
 from .serialization import save, load
 
@@ -46,4 +48,4 @@ __all__ = ["Tensor", "Size", "DType", "Device", "device", "tensor", "as_tensor",
            "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "autograd", "cuda", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
            "uint8", "bool_", "set_default_dtype", "get_default_dtype", "float", "double", "half",
-           "long", "int", "bool", "save", "load", "functional", "nn", "optim", "data", "utils"] + list(_functional_all)
+           "long", "int", "bool", "save", "load", "functional", "func", "nn", "optim", "data", "utils"] + list(_functional_all)

@@ -42,6 +42,12 @@ __mul__``                      ``Op.apply``)                          checks, fo
                                (``MirroredRegistry``)                 of ``self.weight``
 =============================  =====================================  ==============================
 
+**Forward mode steps around the recording shortcuts.** Tangents flow through ``Op.apply``
+(``autograd/forward_ad.py``), which the recording shortcuts skip. So ``install()`` also registers
+``step_aside`` / ``step_back_in`` in ``forward_ad.LEVEL_HOOKS``: entering a dual level puts the
+reference back for each entry of ``RECORDING`` (exactly what was there before ``install()``),
+leaving it puts the shortcuts back. The replay shortcuts stay: they run no op on tensors.
+
 **Tree flags.** Recording keeps two flags on each op node: ``_consumed``, set when a later op takes
 the node as an input, and ``_tree``, true when every op node below has had one consumer (leaves
 may be shared). Meeting an input already consumed clears ``_tree``; ``_tree`` is the AND of the
@@ -64,8 +70,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .autograd import engine, trace
-from .autograd.functional import ones_like
+from .autograd import engine, forward_ad, trace
+from .autograd.api import ones_like
 from .autograd.grad_mode import GradMode
 from .autograd.math import NUMPY_MATH, math_for
 from .autograd.node import (AccumulateGrad, Node, Op, _device_error, _inplace_error, _op_error,
@@ -86,6 +92,12 @@ REPLACED = {}       # "Owner.name" -> (reference, replacement), both callable th
 UNARY = (E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Abs, E.Sign, E.Sin, E.Cos, E.Tanh, E.Sigmoid,
          E.Relu)
 BINARY = (E.Add, E.Sub, E.Mul, E.Div)
+# the shortcuts that record ops without Op.apply: out of the way while a dual level is active
+RECORDING = ("Op.apply", *(f"{c.__name__}.apply" for c in UNARY + BINARY + (L.MSELoss,)),
+             "Tensor.__add__", "Tensor.__sub__", "Tensor.__mul__",
+             "autogradkit.nn.functional.linear")
+_SWAPS = []         # (owner, name, what install() found there, the shortcut) for RECORDING
+_MISSING = object()
 FRESH = (E.Mul, E.Reciprocal, E.Relu, L.Addmm, L.MSELoss)    # see "Ownership" above
 # the reference versions that the replacements hand the other cases to
 _reference_apply = Op.apply.__func__
@@ -119,7 +131,26 @@ def install():
     for owner, name, new in plan:       # every reference is taken before anything is replaced
         fast_one = new.__get__(None, owner) if isinstance(new, classmethod) else new
         REPLACED[f"{owner.__name__}.{name}"] = (getattr(owner, name), fast_one)
+        if f"{owner.__name__}.{name}" in RECORDING:
+            _SWAPS.append((owner, name, owner.__dict__.get(name, _MISSING), new))
     for owner, name, new in plan:
+        setattr(owner, name, new)
+    forward_ad.LEVEL_HOOKS.append((step_aside, step_back_in))
+
+
+def step_aside():
+    """Entering a dual level: the reference recording (``Op.apply``, which pushes tangents) back
+    in place of each recording shortcut, exactly as it was before ``install()``."""
+    for owner, name, before, _ in _SWAPS:
+        if before is not _MISSING:
+            setattr(owner, name, before)
+        elif name in owner.__dict__:
+            delattr(owner, name)        # it inherits Op.apply again
+
+
+def step_back_in():
+    """Leaving a dual level: the recording shortcuts back, the very objects ``install()`` put."""
+    for owner, name, _, new in _SWAPS:
         setattr(owner, name, new)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import backend, dtypes
 from . import functional as _F
-from .autograd import functional as _autograd
+from .autograd import api as _autograd
 from .autograd.node import AccumulateGrad, _add_hook
 from .functional import _coerce, _renamed
 from .ops.convert import Clone, ToCopy

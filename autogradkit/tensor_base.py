@@ -46,6 +46,8 @@ class TensorBase:
     _grad = None        # the gradient tensor (leaves, and non-leaves that retain it)
     _accum = None       # a leaf's AccumulateGrad node, made on first use
     _base = None        # for a view: the tensor whose numbers it shares
+    _tangent = None     # forward mode: the tangent at the active dual level (autograd.forward_ad)
+    _viewed = False     # forward mode: a view of it was made in a dual level
     __array_ufunc__ = None          # numpy defers to us: ndarray * Tensor -> Tensor.__rmul__
 
     @staticmethod

@@ -793,7 +793,7 @@ def _part(path, func, forward_only=False):
     p = path.replace(os.sep, "/")
     if p.endswith("benchmarks/engine.py"):
         return "benchmark driver loop (the same Python loop for every implementation)"
-    if p.endswith(("autograd/engine.py", "autograd/functional.py")):
+    if p.endswith(("autograd/engine.py", "autograd/api.py")):
         return "backward engine: dependency count, ready list, gradient routing and sums"
     if p.endswith("autograd/node.py"):
         if func.startswith("apply") or forward_only:

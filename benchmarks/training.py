@@ -932,7 +932,7 @@ def _part(path, func):
         return "nn: Module.__call__/__getattr__, Linear/ReLU/loss modules, nn.functional"
     if "/autogradkit/optim/" in p:
         return "optim: SGD.step, zero_grad (numpy update math included)"
-    if p.endswith(("autograd/engine.py", "autograd/functional.py")):
+    if p.endswith(("autograd/engine.py", "autograd/api.py")):
         return "backward engine: run_backward, seed, dependency count, accumulate into .grad"
     if p.endswith("autograd/node.py"):
         if func.startswith("apply"):

@@ -64,32 +64,38 @@ MODULE_METHODS = ("__init__",)
 COVERED = {
     "Op.apply": ("test_recording_with_tree_flags_equals_the_reference_apply",
                  "test_tree_flag_follows_how_many_times_each_node_was_consumed",
-                 "test_tree_flag_is_sound_on_random_graphs"),
+                 "test_tree_flag_is_sound_on_random_graphs",
+                 "test_a_dual_level_puts_the_reference_recording_back_until_it_ends"),
     **{f"{name}.apply": ("test_unary_apply_equals_the_reference_apply",
                          "test_unary_apply_errors_and_integer_inputs_equal_the_reference",
-                         "test_unary_apply_catches_in_place_changes_like_the_reference")
+                         "test_unary_apply_catches_in_place_changes_like_the_reference",
+                         "test_a_dual_level_puts_the_reference_recording_back_until_it_ends")
        for name in UNARY_NAMES},
     **{f"{name}.apply": ("test_binary_apply_equals_the_reference_apply",
-                         "test_binary_apply_catches_in_place_changes_like_the_reference")
+                         "test_binary_apply_catches_in_place_changes_like_the_reference",
+                         "test_a_dual_level_puts_the_reference_recording_back_until_it_ends")
        for name in BINARY_NAMES},
     "Op._run_backward": ("test_run_backward_equals_the_reference",
                          "test_run_backward_with_create_graph_goes_to_the_reference",
                          "test_run_backward_keeps_the_errors"),
     **{f"Tensor.{name}": ("test_operator_equals_the_reference_operator",
                           "test_operator_hands_other_operands_to_the_reference",
-                          "test_operator_catches_in_place_changes_like_the_reference")
+                          "test_operator_catches_in_place_changes_like_the_reference",
+                          "test_a_dual_level_puts_the_reference_recording_back_until_it_ends")
        for name in ("__add__", "__sub__", "__mul__")},
     "autogradkit.nn.functional.linear": (
         "test_linear_equals_the_reference",
         "test_linear_hands_other_cases_to_the_reference",
         "test_linear_catches_an_in_place_change_of_each_saved_tensor",
-        "test_linear_of_an_empty_batch_equals_the_reference"),
+        "test_linear_of_an_empty_batch_equals_the_reference",
+        "test_a_dual_level_puts_the_reference_recording_back_until_it_ends"),
     "Addmm._run_backward": ("test_addmm_run_backward_equals_the_reference",
                             "test_addmm_run_backward_hands_over_and_keeps_the_errors"),
     "MSELoss._run_backward": ("test_relu_and_mse_run_backward_equal_the_reference",),
     "Relu._run_backward": ("test_relu_and_mse_run_backward_equal_the_reference",),
     "MSELoss.apply": ("test_mse_equals_the_reference", "test_mse_hands_other_cases_to_the_reference",
-                      "test_mse_catches_an_in_place_change_like_the_reference"),
+                      "test_mse_catches_an_in_place_change_like_the_reference",
+                      "test_a_dual_level_puts_the_reference_recording_back_until_it_ends"),
     "Tensor.backward": ("test_backward_equals_the_reference_engine",
                         "test_backward_hands_other_calls_to_the_reference",
                         "test_backward_errors_equal_the_reference",
@@ -337,6 +343,36 @@ def test_reference_path_puts_every_reference_back():
         assert (x * 2.0).grad_fn._in_meta is not None        # recorded by the reference Op.apply
     for label, new in replacements.items():
         assert _live(label) is new, f"{label} was not put back"
+
+
+def test_a_dual_level_puts_the_reference_recording_back_until_it_ends():
+    """Forward mode pushes tangents in ``Op.apply``, which the recording shortcuts skip: while a
+    dual level is active each entry of ``fast.RECORDING`` runs its reference (the tangents flow),
+    the replay shortcuts stay, and leaving the level (even by an exception) puts every recording
+    shortcut back, the very object ``install()`` put there."""
+    from autogradkit.autograd import forward_ad
+    replacements = {label: _func(new) for label, (_, new) in fast.REPLACED.items()}
+    recording = set(fast.RECORDING)
+    assert recording <= set(fast.REPLACED)
+    assert {label for label in fast.REPLACED if label.endswith(".apply")} | {
+        "Tensor.__add__", "Tensor.__sub__", "Tensor.__mul__",
+        "autogradkit.nn.functional.linear"} == recording       # every shortcut that records
+    for _ in range(2):
+        try:
+            with forward_ad.dual_level():
+                for label, new in replacements.items():
+                    if label in recording:
+                        assert _live(label) is _func(fast.REPLACED[label][0]), label
+                    else:
+                        assert _live(label) is new, label
+                assert E.Mul.apply.__func__ is fast._reference_apply
+                x = forward_ad.make_dual(_leaf(np.ones(2)), agk.tensor([1.0, 2.0]).double())
+                assert forward_ad.unpack_dual(x * 3.0).tangent.tolist() == [3.0, 6.0]
+                raise KeyError("leave the level by an exception")
+        except KeyError:
+            pass
+        for label, new in replacements.items():
+            assert _live(label) is new, f"{label} was not put back"
 
 
 # ==== recording: Op.apply with tree flags =========================================================

@@ -68,8 +68,10 @@ LAYERS: list[list[str]] = [
     ["autogradkit.tensor_base"],
     # 4. graph nodes, engine, trace, grad/backward, Function, gradcheck
     ["autogradkit.autograd", "autogradkit.autograd.*"],
-    # 5. the primitive ops, and the ops as functions
-    ["autogradkit.ops", "autogradkit.ops.*", "autogradkit.functional"],
+    # 5. the primitive ops, and the ops as functions; the functional autodiff API built on them
+    #    (autograd.functional: jacobian, hessian, …; func: torch.func's transforms)
+    ["autogradkit.ops", "autogradkit.ops.*", "autogradkit.functional",
+     "autogradkit.autograd.functional", "autogradkit.func"],
     # 6. Tensor with its operators and methods
     ["autogradkit.tensor"],
     # 7. building tensors; datasets

@@ -1,10 +1,11 @@
 """Automatic differentiation: the graph, the backward pass, and tools around it."""
 from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
-from .functional import backward, grad
+from .api import backward, grad
 from .function import Function, FunctionCtx
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .node import Node, AccumulateGrad, Op
 from .trace import trace_backward, BackwardTrace
+from . import forward_ad  # noqa: F401  (forward mode: dual_level, make_dual, unpack_dual)
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward", "grad",
            "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError", "Node",

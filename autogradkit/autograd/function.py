@@ -16,12 +16,18 @@
 ``forward`` runs without recording (its inside is the op's business); ``backward`` gets ḡ and
 returns one gradient per input of ``forward`` (``None`` for inputs that need none). When it is
 written with tensor ops, ``create_graph=True`` makes it differentiable too.
+
+For forward mode (``autograd.forward_ad``) give it PyTorch's ``jvp(ctx, *tangents)``: one tangent
+per input of ``forward`` (zeros for a tensor input without one, ``None`` for a non-tensor), and
+it returns the output's tangent. Tensors it needs can be kept with ``ctx.save_for_forward``.
 """
 from __future__ import annotations
 
 import weakref
 
 from ..tensor_base import TensorBase
+from ..backend import array_module
+from . import forward_ad
 from .grad_mode import GradMode, no_grad
 from .node import Node, _released_error, _inplace_error
 
@@ -32,12 +38,19 @@ class FunctionCtx:
     def __init__(self, node):
         self._node_ref = weakref.ref(node)     # weak: the node holds the ctx (no cycle)
         self._to_save = ()
+        self._for_forward = None               # what jvp reads as saved_tensors
 
     def save_for_backward(self, *tensors):
         self._to_save = tensors
 
+    def save_for_forward(self, *tensors):
+        """Keep tensors for ``jvp`` (there, ``ctx.saved_tensors`` gives them back)."""
+        self._for_forward = tensors
+
     @property
     def saved_tensors(self):
+        if self._for_forward is not None:       # inside jvp
+            return tuple(self._for_forward)
         return self._node_ref()._unpack_saved()
 
     @property
@@ -111,19 +124,41 @@ class Function:
     def backward(ctx, *grad_outputs):
         raise NotImplementedError("a custom Function must define backward(ctx, grad_output)")
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        raise NotImplementedError("a custom Function must define jvp(ctx, *tangents) to be used "
+                                  "in forward mode")
+
     @classmethod
     def apply(cls, *args):
+        dual = forward_ad.has_tangent(*args)
+        if dual and cls.jvp is Function.jvp:
+            raise RuntimeError(
+                f"{cls.__name__}: an input carries a tangent (forward mode, inside a dual_level), "
+                f"but {cls.__name__} has no forward-mode rule. Define it as PyTorch does: "
+                "@staticmethod def jvp(ctx, *tangents): return the output's tangent, one "
+                "tangent per input of forward (keep what it needs with ctx.save_for_forward).")
         node = CustomNode()
         node._fn, node._name = cls, f"{cls.__name__}Backward"
         node._hooks = node._retain = None
         ctx = FunctionCtx(node)
         node.ctx = ctx
         node._needs = tuple(isinstance(a, TensorBase) and a._requires_grad for a in args)
-        with no_grad():
+        with no_grad(), forward_ad.paused():    # its own jvp gives the output's tangent
             out = cls.forward(ctx, *args)
         if not isinstance(out, TensorBase):
             raise TypeError(f"{cls.__name__}.forward must return a single Tensor, got "
                             f"{type(out).__name__}")
+        result = cls._record(node, ctx, out, args)
+        if dual:
+            if any(result is a for a in args):      # forward handed an input back: a new tensor
+                result = result._make(result._data)
+            _push_custom_tangent(cls, ctx, args, result)
+        return result
+
+    @classmethod
+    def _record(cls, node, ctx, out, args):
+        """The output with this node as its ``grad_fn`` (when a graph is recorded)."""
         if not (GradMode.enabled and any(node._needs)):
             return out
         if out._grad_fn is not None or out._requires_grad or any(out is a for a in args):
@@ -137,3 +172,31 @@ class Function:
         node._make = out._make
         result = out._make(out._data, node, True)
         return result
+
+
+def _push_custom_tangent(cls, ctx, args, result):
+    """Forward mode for a custom Function: ``jvp(ctx, *tangents)`` gives the output's tangent."""
+    tangents = []
+    for a in args:
+        if not isinstance(a, TensorBase):
+            tangents.append(None)
+        elif a._tangent is not None:
+            tangents.append(a._tangent)
+        else:                               # no tangent: zeros (PyTorch materializes them too)
+            tangents.append(a._make(array_module(a._data).zeros_like(a._data)))
+    if ctx._for_forward is None:
+        ctx._for_forward = ctx._to_save     # what forward saved, readable in jvp too
+    try:
+        with forward_ad.paused():
+            t = cls.jvp(ctx, *tangents)
+    finally:
+        ctx._for_forward = None
+    if not isinstance(t, TensorBase):
+        raise TypeError(f"{cls.__name__}.jvp must return the output's tangent as a Tensor, got "
+                        f"{type(t).__name__}")
+    if tuple(t._data.shape) != tuple(result._data.shape) or t._data.dtype != result._data.dtype:
+        raise RuntimeError(
+            f"{cls.__name__}.jvp returned a tangent of shape {tuple(t._data.shape)} "
+            f"({t.dtype.name}), but forward's output has shape {tuple(result._data.shape)} "
+            f"({result.dtype.name}); a tangent has its primal's shape and dtype")
+    forward_ad.attach(result, t)

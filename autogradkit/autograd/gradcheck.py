@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backend import to_device
 from ..tensor_base import TensorBase
-from .functional import grad
+from .api import grad
 
 
 class GradcheckError(RuntimeError):

@@ -8,6 +8,11 @@ Every op that records a graph creates one ``Op`` node for its output. A node kno
 * its local derivative rule, ``backward``: given ḡ = ∂L/∂out it returns ∂L/∂input for each input
   (a vector-Jacobian product).
 
+Forward mode (``autograd.forward_ad``) uses the same classes: each op also has ``jvp``, which turns
+the inputs' tangents ẋ into the output's tangent ẏ = J ẋ (a Jacobian-vector product). While a dual
+level is active ``Op.apply`` calls it as the forward runs (``_push_tangents``); no graph is
+recorded for tangents.
+
 A node never holds its own output tensor (that would be a reference cycle: tensor → grad_fn →
 tensor). A saved *output* is kept as the raw array; when a differentiable backward needs it as a
 tensor it is rebuilt with ``grad_fn`` pointing back at this node, as PyTorch does.
@@ -23,6 +28,13 @@ import numpy as np
 
 from ..tensor_base import TensorBase
 from .grad_mode import GradMode
+from .math import math_for
+
+
+class ForwardMode:
+    """The dual level ``autograd.forward_ad`` has entered, or ``None`` (outside one, and while a
+    JVP rule or a custom Function's forward runs). ``Op.apply`` reads it once per op."""
+    level = None
 
 
 class Node:
@@ -33,6 +45,7 @@ class Node:
     _retain = None      # a weak reference to the output, set by retain_grad
     _name = "Node"
     formula = ""        # the local rule in one line of math, for the graph drawings
+    jvp_formula = ""    # the forward-mode rule (ẏ from the inputs' tangents) in one line
 
     def name(self):
         """The node's name, as PyTorch names it (``grad_fn.name()``)."""
@@ -126,6 +139,11 @@ class Op(Node):
 
     The base class handles broadcasting once: a gradient whose shape is the broadcast shape is
     summed back to its input's shape (and cast back to its dtype).
+
+    ``jvp(math, *tangents, *saved)`` is the forward-mode rule: one tangent per input (``None``
+    for an input without one, which counts as zero; its term is left out), then the same saved
+    values ``backward`` receives; it returns the output's tangent ẏ = J ẋ. Its broadcasting is
+    undone once too, the other way round: ẏ is expanded to the output's shape and dtype.
     """
 
     __slots__ = ("_saved", "_versions", "_out", "_out_vc", "_in_meta", "_make",
@@ -133,6 +151,7 @@ class Op(Node):
                  "__dict__")
     save = None
     is_view = False
+    _out_tangent = None     # forward mode: (level, the output tangent's array), saved output
     op = ""          # the op's public name in error messages (``mul``, ``matmul`` …)
 
     def forward(self, *arrays):
@@ -140,6 +159,9 @@ class Op(Node):
 
     def backward(self, math, grad, *saved):
         raise NotImplementedError
+
+    def jvp(self, math, *tangents_and_saved):
+        raise NotImplementedError(f"{self._name} has no forward-mode rule (jvp)")
 
     # -- recording ----------------------------------------------------------------------------
     @classmethod
@@ -180,7 +202,58 @@ class Op(Node):
         if node.is_view and out.base is not None:
             result._vcs = inputs[0]._vc     # a view shares its base's version counter
             result._base = inputs[0]
+        if ForwardMode.level is not None:   # forward mode: the output's tangent, ẏ = J ẋ
+            node._push_tangents(inputs, out, result)
         return result
+
+    # -- forward mode -------------------------------------------------------------------------
+    def _push_tangents(self, inputs, out, result):
+        """Give ``result`` its tangent from the inputs' tangents (``jvp``). Nothing is recorded
+        for tangents, unless a tangent must itself be differentiable (an input or a tangent
+        requires grad, and grad mode is on): then the rule runs on tensors, as a backward rule
+        does with ``create_graph=True``."""
+        level = ForwardMode.level
+        if self.is_view and result._base is not None:
+            result._base._viewed = True     # in-place changes of it would miss a view's tangent
+        tangents = tuple(x._tangent if isinstance(x, TensorBase) else None for x in inputs)
+        if out.dtype.kind not in "fc" or all(t is None for t in tangents):
+            return
+        differentiable = GradMode.enabled and any(
+            isinstance(x, TensorBase) and x._requires_grad for x in inputs + tangents)
+        if differentiable:      # values and tangents as tensors: the rule's steps are recorded
+            math = result._math
+            out_t = result._make(out, result._grad_fn, result._requires_grad)   # not result
+            out_t._vcs = result._vc         # itself: its tangent would then hold it (a cycle)
+            saved = self._jvp_saved(inputs, out_t)
+        else:                   # values and tangents as arrays: nothing is recorded
+            math = math_for(out)
+            saved = self._jvp_saved([x._data if isinstance(x, TensorBase) else x
+                                     for x in inputs], out)
+            tangents = tuple(None if t is None else t._data for t in tangents)
+        ForwardMode.level = None            # the rule's own steps carry no tangents
+        try:
+            t = self.jvp(math, *tangents, *saved)
+            if t is not None:
+                t = _fit_tangent(math, t, out)
+        finally:
+            ForwardMode.level = level
+        if t is None:
+            return
+        tangent = t if differentiable else result._make(t)
+        level.attach(result, tangent)
+        if result._grad_fn is self and self.save in ("output", "both"):
+            self._out_tangent = (level, tangent._data)  # for the output rebuilt by create_graph
+
+    def _jvp_saved(self, inputs, out):
+        """What ``backward`` would receive (``save``), taken now: inputs and/or the output."""
+        save = self.save
+        if save == "inputs":
+            return tuple(inputs)
+        if save == "output":
+            return (out,)
+        if save == "both":
+            return (*inputs, out)
+        return ()
 
     # -- replaying ----------------------------------------------------------------------------
     def _unpack(self, create_graph):
@@ -205,7 +278,14 @@ class Op(Node):
                 raise _released_error(self)
             if self._out_vc[0] != 0:
                 raise _inplace_error(self, "the output", self._out, 0, self._out_vc[0])
-            values.append(self._make(self._out, self, True) if create_graph else self._out)
+            if create_graph:
+                out = self._make(self._out, self, True)
+                carried = self._out_tangent     # forward-over-reverse: the output's tangent too
+                if carried is not None and carried[0] is ForwardMode.level:
+                    carried[0].attach(out, self._make(carried[1]))
+                values.append(out)
+            else:
+                values.append(self._out)
         return values
 
     def _run_backward(self, math, grad, create_graph):
@@ -247,6 +327,28 @@ class Op(Node):
                 raise _released_error(self)
             out.append(self._make(self._out))
         return tuple(out)
+
+
+def add_tangents(*terms):
+    """The sum of a JVP rule's terms, one per input that has a tangent (``None``: no tangent, a
+    zero term, left out); ``None`` when no input had one."""
+    total = None
+    for term in terms:
+        if term is not None:
+            total = term if total is None else total + term
+    return total
+
+
+def _fit_tangent(math, t, out):
+    """A rule's ẏ in the output's shape and dtype: broadcasting undone the forward way (expand),
+    as ``_fit_to_inputs`` undoes it for gradients (sum)."""
+    if isinstance(t, np.generic):               # numpy turns 0-d results into scalars
+        t = np.asarray(t)
+    if tuple(t.shape) != tuple(out.shape):
+        t = math.expand(t, tuple(out.shape))
+    if (t._data if isinstance(t, TensorBase) else t).dtype != out.dtype:
+        t = math.cast(t, out.dtype)
+    return t
 
 
 # -- errors written for a learner ----------------------------------------------------------

@@ -55,6 +55,7 @@ def _device_name(array):
 class GetItem(Op):
     """out = x[key]    x̄ = zeros with ḡ added at key (repeated indices add up)"""
     _name, op, formula = "IndexBackward0", "index", "x̄ = zeros; x̄[key] += ḡ"
+    jvp_formula = "ẏ = ẋ[key]"
     is_view = True
 
     def forward(self, x, key):
@@ -79,14 +80,18 @@ class GetItem(Op):
     def backward(self, math, g):
         return math.index_add(self.in_shape, self.key, g, self.accumulate)
 
+    def jvp(self, math, t):
+        return t[self.key]
+
 
 class IndexAdd(Op):
     """out = zeros(shape) with g added at key — the backward of indexing, as an op of its own so
     that a differentiable backward (create_graph) can differentiate it again: ḡ_g = ḡ[key]."""
     _name, op, formula = "IndexPutBackward0", "index_add", "ḡ_in = ḡ[key]"
+    jvp_formula = "ẏ = zeros; ẏ[key] += ġ"
 
     def forward(self, g, shape, key, accumulate):
-        self.key = key
+        self.key, self.shape, self.accumulate = key, shape, accumulate
         z = array_module(g).zeros(shape, dtype=g.dtype)
         if accumulate:
             array_module(g).add.at(z, key, g)
@@ -96,3 +101,6 @@ class IndexAdd(Op):
 
     def backward(self, math, g):
         return g[self.key]
+
+    def jvp(self, math, t):           # linear in g: the same op on the tangent
+        return math.index_add(self.shape, self.key, t, self.accumulate)

@@ -6,12 +6,17 @@ Rules (PyTorch's):
 * a leaf that requires grad cannot be changed in place while graphs are recorded (wrap the
   update in ``no_grad()``, as optimizers do);
 * a non-leaf changed in place gets a new ``grad_fn`` ("rebased history"); any node that saved the
-  old value notices the version bump and refuses to backward with a clear message.
+  old value notices the version bump and refuses to backward with a clear message;
+* in forward mode (inside a ``dual_level``), a change that involves a tangent updates the tensor's
+  tangent too: it is computed out of place, tangent and all, and copied back. A view, or a tensor
+  a view was taken of in the level, is refused with a clear error: each view keeps a tangent of
+  its own here (PyTorch shares them), so the change would not reach the other's tangent.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import forward_ad
 from ..autograd.grad_mode import GradMode
 from ..backend import array_module, to_device
 from ..tensor_base import TensorBase
@@ -29,13 +34,49 @@ def _check_leaf(t, op):
             "inside `with autogradkit.no_grad():` (as optimizers do), or work on a .clone().")
 
 
+def _dual(t, other, op):
+    """Forward mode: does this in-place change involve a tangent? (Refused where it can't be
+    followed.)"""
+    if not forward_ad.has_tangent(t, other):
+        return False
+    if t._base is not None or t._viewed:
+        what = "is a view of another tensor" if t._base is not None else "has views"
+        raise RuntimeError(
+            f"{op}: in forward mode this tensor {what}, and changing it in place would change "
+            "the other's numbers but not its tangent (autogradkit keeps each view's tangent "
+            "apart from its base's). Compute the new value out of place instead, e.g. "
+            "y = y * 2 rather than y.mul_(2).")
+    if t._data.dtype.kind not in "fc":
+        raise TypeError(f"{op}: the tensor is {t.dtype.name} and can't carry the tangent of the "
+                        "result; only floating-point tensors have tangents. Convert it first "
+                        "(t = t.double()) or work out of place.")
+    return True
+
+
+def _carry_tangent(old, t):
+    """``old`` (a copy of ``t`` to compute from out of place) gets ``t``'s tangent."""
+    if forward_ad.has_tangent(t):
+        forward_ad.attach(old, t._tangent)
+    return old
+
+
+def _take_tangent(t, result):
+    """After ``t`` took ``result``'s numbers in place: its tangent too (zeros if it has none)."""
+    tangent = result._tangent
+    if tangent is None:
+        tangent = t._make(array_module(t._data).zeros_like(t._data))
+    elif tangent._data.dtype != t._data.dtype:
+        tangent = tangent.to(dtype=t.dtype)
+    forward_ad.attach(t, tangent)
+
+
 def _tracking(t, other):
     return GradMode.enabled and (t._requires_grad or (isinstance(other, TensorBase) and other._requires_grad))
 
 
-def _rebase(t, result, op):
-    """t takes result's numbers (in place) and result's history."""
-    if t._base is not None:
+def _rebase(t, result, op, history=True, dual=False):
+    """t takes result's numbers (in place) and result's history (and, in forward mode, tangent)."""
+    if history and t._base is not None:
         raise RuntimeError(
             f"{op}: changing a view of another tensor in place while recording a graph is not "
             "supported by autogradkit; compute the new value out of place instead.")
@@ -45,8 +86,11 @@ def _rebase(t, result, op):
                          "tensor's shape")
     t._data[...] = result._data
     t._vc[0] += 1
-    t._grad_fn = result._grad_fn
-    t._requires_grad = result._requires_grad
+    if history:
+        t._grad_fn = result._grad_fn
+        t._requires_grad = result._requires_grad
+    if dual:
+        _take_tangent(t, result)
     return t
 
 
@@ -56,10 +100,11 @@ def inplace(t, op, other, alpha=1):
         raise RuntimeError(f"{op}: tensors are on different devices ({t.device} and {other.device})")
     if alpha != 1:
         other = other * alpha
-    if _tracking(t, other):
-        old = t._make(t._data.copy(), t._grad_fn, t._requires_grad)
+    tracking, dual = _tracking(t, other), _dual(t, other, op)
+    if tracking or dual:
+        old = _carry_tangent(t._make(t._data.copy(), t._grad_fn, t._requires_grad), t)
         old._accum = t._accum
-        return _rebase(t, _OUT_OF_PLACE[op](old, other), op)
+        return _rebase(t, _OUT_OF_PLACE[op](old, other), op, tracking, dual)
     b = other._data if isinstance(other, TensorBase) else other
     xp = array_module(t._data)
     try:
@@ -77,6 +122,8 @@ def inplace(t, op, other, alpha=1):
 
 def fill_(t, value, op):
     _check_leaf(t, op)
+    dual = _dual(t, value, op)
+    value_tangent = value._tangent if dual and isinstance(value, TensorBase) else None
     if isinstance(value, TensorBase):
         if value._data.size != 1:
             raise ValueError(f"{op}: expects a number or a one-element tensor, got shape "
@@ -87,6 +134,11 @@ def fill_(t, value, op):
     if GradMode.enabled and t._grad_fn is not None:
         t._grad_fn = None       # its value no longer depends on anything
         t._requires_grad = False
+    if dual:                    # ṫ = 0 (a number), or the one-element value's tangent everywhere
+        tangent = array_module(t._data).zeros_like(t._data)
+        if value_tangent is not None:
+            tangent[...] = value_tangent._data.reshape(())
+        forward_ad.attach(t, t._make(tangent))
     return t
 
 
@@ -94,9 +146,10 @@ def copy_(t, src):
     _check_leaf(t, "copy_")
     if not isinstance(src, TensorBase):
         src = t._make(np.asarray(src))
-    if _tracking(t, src):
+    tracking, dual = _tracking(t, src), _dual(t, src, "copy_")
+    if tracking or dual:
         moved = src.to(device=t.device, dtype=t.dtype)
-        return _rebase(t, moved.expand(*t._data.shape), "copy_")
+        return _rebase(t, moved.expand(*t._data.shape), "copy_", tracking, dual)
     data = to_device(src._data, t.device)
     try:
         array_module(t._data).copyto(t._data, data, casting="unsafe")
@@ -109,9 +162,10 @@ def copy_(t, src):
 
 def clamp_(t, lo, hi):
     _check_leaf(t, "clamp_")
-    if GradMode.enabled and t._requires_grad:
-        old = t._make(t._data.copy(), t._grad_fn, True)
-        return _rebase(t, old.clamp(lo, hi), "clamp_")
+    tracking, dual = GradMode.enabled and t._requires_grad, _dual(t, None, "clamp_")
+    if tracking or dual:
+        old = _carry_tangent(t._make(t._data.copy(), t._grad_fn, t._requires_grad), t)
+        return _rebase(t, old.clamp(lo, hi), "clamp_", tracking, dual)
     array_module(t._data).clip(t._data, lo, hi, out=t._data)
     t._vc[0] += 1
     return t
@@ -127,6 +181,7 @@ def setitem_(t, key, value):
     if isinstance(value, TensorBase) and type(value._data) is not type(t._data):
         raise RuntimeError(f"index assignment: the value is on {value.device} but the tensor is on "
                            f"{t.device}; move the value with .to({str(t.device)!r})")
+    dual = _dual(t, value, "index assignment")
     key, _ = normalize_key(key, t._data)
     v = value._data if isinstance(value, TensorBase) else value
     try:
@@ -134,3 +189,9 @@ def setitem_(t, key, value):
     except (ValueError, IndexError, TypeError) as exc:
         raise type(exc)(f"index assignment: {exc} (tensor of shape {tuple(t._data.shape)})") from None
     t._vc[0] += 1
+    if dual:                    # ṫ[key] = the value's tangent (0 for a number or a plain tensor)
+        tangent = (t._tangent._data.copy() if t._tangent is not None
+                   else array_module(t._data).zeros_like(t._data))
+        has = isinstance(value, TensorBase) and value._tangent is not None
+        tangent[key] = value._tangent._data if has else 0
+        forward_ad.attach(t, t._make(tangent))

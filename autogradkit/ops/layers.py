@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.node import Op
+from ..autograd.node import Op, add_tangents
 from ..backend import array_module
 from ..tensor_base import TensorBase
 
@@ -23,6 +23,7 @@ class Addmm(Op):
     inputs are the bias, the input and the transposed weight (a ``TBackward0`` node), in that
     order. Shapes: x (N, in), wt (in, out), b (out,), out (N, out)."""
     _name, op, formula = "AddmmBackward0", "addmm", "b̄ = Σ ḡ, x̄ = ḡ·wtᵀ, w̄t = xᵀ·ḡ"
+    jvp_formula = "ẏ = ḃ + ẋ·wt + x·ẇt"
     save = "inputs"
 
     def forward(self, bias, x, wt):
@@ -45,10 +46,15 @@ class Addmm(Op):
         gw = math.mm(g.swapaxes(0, 1), x).swapaxes(0, 1) if need_w else None
         return gb, gx, gw
 
+    def jvp(self, math, tb, tx, twt, bias, x, wt):
+        return add_tangents(tb, tx @ wt if tx is not None else None,
+                            x @ twt if twt is not None else None)
+
 
 class MSELoss(Op):
     """out = mean((a − b)²)    ā = 2(a − b)/n · ḡ,  b̄ = −ā"""
     _name, op, formula = "MseLossBackward0", "mse_loss", "ā = 2(a − b)/n·ḡ, b̄ = −ā"
+    jvp_formula = "ẏ = 2 Σ (a − b)·(ȧ − ḃ) / n"
     save = "inputs"
     reduction = "mean"
 
@@ -75,6 +81,13 @@ class MSELoss(Op):
         ga = (a - b) * (g * (2.0 / n if self.reduction == "mean" else 2.0))
         return ga, (-ga if self._next[1] is not None else None)
 
+    def jvp(self, math, ta, tb, a, b):
+        terms = (a - b) * add_tangents(ta, -tb if tb is not None else None) * 2.0
+        if self.reduction == "none":
+            return terms
+        n = a.numel() if isinstance(a, TensorBase) else a.size
+        return terms.sum() / n if self.reduction == "mean" else terms.sum()
+
 
 class BCEWithLogits(Op):
     """out = max(x, 0) − x·y + log(1 + e^(−|x|))  (= −[y log σ(x) + (1 − y) log(1 − σ(x))], without
@@ -82,6 +95,7 @@ class BCEWithLogits(Op):
     wrong gradient there."""
     _name, op, formula = "BinaryCrossEntropyWithLogitsBackward0", "binary_cross_entropy_with_logits", \
         "x̄ = (σ(x) − y)·ḡ"
+    jvp_formula = "d(out) = (σ(x) − y)·ẋ − x·ẏ"
     save = "inputs"
 
     def forward(self, x, y):
@@ -95,6 +109,10 @@ class BCEWithLogits(Op):
         sig = math.sigmoid(x)
         return g * (sig - y), (-g * x if self._next[1] is not None else None)
 
+    def jvp(self, math, tx, ty, x, y):
+        return add_tangents(tx * (math.sigmoid(x) - y) if tx is not None else None,
+                            -x * ty if ty is not None else None)
+
 
 class NLLLoss(Op):
     """out = −(1/n) Σᵢ x[i, tᵢ]  (or the sum, or per sample)    x̄[i, tᵢ] = −ḡ/n, zero elsewhere.
@@ -102,6 +120,7 @@ class NLLLoss(Op):
     The negative log-likelihood of class indices ``t`` given log-probabilities ``x`` of shape
     (N, C). One node, as PyTorch's ``NllLossBackward0``, instead of index + neg + mean."""
     _name, op, formula = "NllLossBackward0", "nll_loss", "x̄[i, tᵢ] = −ḡ/n"
+    jvp_formula = "ẏ = −(1/n) Σᵢ ẋ[i, tᵢ]"
 
     def forward(self, x, target, reduction="mean"):
         xp = array_module(x)
@@ -120,3 +139,9 @@ class NLLLoss(Op):
         if self.reduction != "none":
             g = math.expand(g.reshape((1,)), (n,))        # the same ḡ for every sample
         return math.index_add(self.shape, self.key, g * scale, False)   # each (i, tᵢ) once
+
+    def jvp(self, math, t):
+        picked = -t[self.key]
+        if self.reduction == "mean":
+            return picked.sum() / self.shape[0]
+        return picked.sum() if self.reduction == "sum" else picked

@@ -1,17 +1,19 @@
 """Matrix multiplication, ``a @ b``, for 1-D, 2-D and batched (broadcast) operands.
 
 For C = A B:  Ā = C̄ Bᵀ  and  B̄ = Aᵀ C̄  (a vector-Jacobian product: no Jacobian is ever built).
+Forward mode: Ċ = Ȧ B + A Ḃ (the product rule; ``@`` is bilinear, so this holds for every shape).
 A 1-D operand is treated as a row (left) or column (right) and the extra axis dropped again.
 Batch axes that were broadcast are summed back by ``Op``.
 """
 from __future__ import annotations
 
-from ..autograd.node import Op
+from ..autograd.node import Op, add_tangents
 
 
 class MatMul(Op):
     """out = a @ b    ā = ḡ bᵀ, b̄ = aᵀ ḡ"""
     _name, op, formula = "MmBackward0", "matmul", "ā = ḡ·bᵀ, b̄ = aᵀ·ḡ"
+    jvp_formula = "ẏ = ȧ·b + a·ḃ"
     save = "inputs"
 
     def forward(self, a, b):
@@ -52,3 +54,6 @@ class MatMul(Op):
         ga = g @ b.swapaxes(-1, -2) if need_a else None
         gb = a.swapaxes(-1, -2) @ g if need_b else None
         return ga, gb
+
+    def jvp(self, math, ta, tb, a, b):
+        return add_tangents(ta @ b if ta is not None else None, a @ tb if tb is not None else None)

@@ -1,13 +1,14 @@
 """Ops that move numbers around without changing them: reshape, permute, expand, cat, stack.
 
 Their gradients move the upstream gradient back the same way: reshape it back, permute it back,
-sum it over the expanded axes, or cut it into the pieces that were joined.
+sum it over the expanded axes, or cut it into the pieces that were joined. Their forward-mode
+rules (``jvp``) move the tangent exactly as the numbers moved: these ops are linear.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.node import Op
+from ..autograd.node import Op, add_tangents
 from ..backend import array_module
 from .reduce import normalize_dims
 
@@ -22,6 +23,7 @@ def _numel(shape):
 class Reshape(Op):
     """out = x with a new shape (same numbers, same order)    x̄ = ḡ reshaped back"""
     _name, op, formula = "ViewBackward0", "reshape", "x̄ = ḡ.reshape(x.shape)"
+    jvp_formula = "ẏ = ẋ.reshape(out.shape)"
     is_view = True
 
     def forward(self, x, shape):
@@ -38,10 +40,14 @@ class Reshape(Op):
         elif known != x.size:
             raise ValueError(f"{self.op}: cannot reshape a tensor of shape {tuple(x.shape)} "
                              f"({x.size} elements) into shape {shape} ({known} elements)")
+        self.out_shape = shape
         return x.reshape(shape)
 
     def backward(self, math, g):
         return g.reshape(self.in_shape)
+
+    def jvp(self, math, t):
+        return t.reshape(self.out_shape)
 
 
 class Squeeze(Reshape):
@@ -55,6 +61,7 @@ class Unsqueeze(Reshape):
 class Permute(Op):
     """out = x with its axes reordered    x̄ = ḡ with the inverse reordering"""
     _name, op, formula = "PermuteBackward0", "permute", "x̄ = ḡ permuted back"
+    jvp_formula = "ẏ = ẋ permuted like x"
     is_view = True
 
     def forward(self, x, dims):
@@ -65,11 +72,15 @@ class Permute(Op):
         axes = normalize_dims(dims, x.ndim, "permute")
         dims = tuple(d % max(x.ndim, 1) for d in dims)
         del axes
+        self.dims = dims
         self.inverse = tuple(int(i) for i in np.argsort(dims))
         return x.transpose(dims)
 
     def backward(self, math, g):
         return math.permute(g, self.inverse)
+
+    def jvp(self, math, t):
+        return math.permute(t, self.dims)
 
 
 class Transpose(Permute):
@@ -79,7 +90,8 @@ class Transpose(Permute):
 class T(Permute):
     """out = xᵀ, a matrix's transpose (``x.t()``)    x̄ = ḡᵀ"""
     _name, op, formula = "TBackward0", "t", "x̄ = ḡᵀ"
-    inverse = (1, 0)
+    jvp_formula = "ẏ = ẋᵀ"
+    inverse = dims = (1, 0)
 
     def forward(self, x):
         return x.T
@@ -88,6 +100,7 @@ class T(Permute):
 class Expand(Op):
     """out = x broadcast to a larger shape (no copy)    x̄ = ḡ summed over the broadcast axes"""
     _name, op, formula = "ExpandBackward0", "expand", "x̄ = ḡ summed over expanded axes"
+    jvp_formula = "ẏ = ẋ expanded like x"
     is_view = True
 
     def forward(self, x, shape):
@@ -101,15 +114,20 @@ class Expand(Op):
             if s != 1 and s != full[lead + i]:
                 raise ValueError(f"expand: the tensor's shape {tuple(x.shape)} cannot be expanded to "
                                  f"{shape}: dimension {lead + i} has size {s}, not 1 or {full[lead + i]}")
+        self.out_shape = full
         return array_module(x).broadcast_to(x, full)
 
     def backward(self, math, g):
         return g          # Op sums it back to the input's shape
 
+    def jvp(self, math, t):
+        return math.expand(t, self.out_shape)
+
 
 class Cat(Op):
     """out = the inputs joined along ``dim``    each input's gradient is its slice of ḡ"""
     _name, op, formula = "CatBackward0", "cat", "x̄ₖ = ḡ[slice of xₖ]"
+    jvp_formula = "ẏ[slice of xₖ] = ẋₖ"
 
     def forward(self, *arrays, dim=0):
         if not arrays:
@@ -122,7 +140,9 @@ class Cat(Op):
                                  f"tensor 0 has shape {tuple(ref.shape)} and tensor {k} has shape {tuple(a.shape)}")
         self.axis = axis
         self.sizes = [a.shape[axis] for a in arrays]
-        return array_module(ref).concatenate(arrays, axis=axis)
+        out = array_module(ref).concatenate(arrays, axis=axis)
+        self.out_shape = out.shape
+        return out
 
     def backward(self, math, g):
         grads, start = [], 0
@@ -132,10 +152,21 @@ class Cat(Op):
             start += n
         return tuple(grads)
 
+    def jvp(self, math, *tangents):
+        # the transpose of backward: each tangent put in its input's slice (zeros where none)
+        terms, start = [], 0
+        lead = (slice(None),) * self.axis
+        for n, t in zip(self.sizes, tangents):
+            key = lead + (slice(start, start + n),)
+            terms.append(math.index_add(self.out_shape, key, t, False) if t is not None else None)
+            start += n
+        return add_tangents(*terms)
+
 
 class Stack(Op):
     """out = the inputs stacked along a new ``dim``    input k's gradient is ḡ[..., k, ...]"""
     _name, op, formula = "StackBackward0", "stack", "x̄ₖ = ḡ[k along dim]"
+    jvp_formula = "ẏ[k along dim] = ẋₖ"
 
     def forward(self, *arrays, dim=0):
         if not arrays:
@@ -145,8 +176,15 @@ class Stack(Op):
                 raise ValueError(f"stack: all tensors must have the same shape; tensor 0 has shape "
                                  f"{tuple(arrays[0].shape)} and tensor {k} has shape {tuple(a.shape)}")
         (self.axis,) = normalize_dims(dim, arrays[0].ndim + 1, "stack")
-        return array_module(arrays[0]).stack(arrays, axis=self.axis)
+        out = array_module(arrays[0]).stack(arrays, axis=self.axis)
+        self.out_shape = out.shape
+        return out
 
     def backward(self, math, g):
         lead = (slice(None),) * self.axis
         return tuple(g[lead + (k,)] for k in range(len(self._next)))
+
+    def jvp(self, math, *tangents):
+        lead = (slice(None),) * self.axis
+        return add_tangents(*(math.index_add(self.out_shape, lead + (k,), t, False)
+                              if t is not None else None for k, t in enumerate(tangents)))
