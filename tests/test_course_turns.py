@@ -1,6 +1,6 @@
 """The course notebooks' "your turn" cells (issue 12) and the exercises' independence from them.
 
-* notebooks 02–06 each have a solution source ``notebooks/source/NN_*.ipynb``; the shipped
+* notebooks 02–06 and 09 each have a solution source ``notebooks/source/NN_*.ipynb``; the shipped
   notebook is generated from it (stubs in place of the solutions) and is up to date;
 * each has at least three "your turn" tasks; every task is checked by a cell that shows no answer;
 * the shipped notebook runs with every stub unfilled: each turn reports "not started" and the
@@ -21,7 +21,7 @@ from autogradkit.exercises import TURNS, load, notebooks
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = {p.name: p for p in notebooks.sources(NOTEBOOKS)}
-TURN_NOTEBOOKS = {f"{i:02d}" for i in range(2, 7)}
+TURN_NOTEBOOKS = {f"{i:02d}" for i in range(2, 7)} | {"09"}
 
 
 def read(path):

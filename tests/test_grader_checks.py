@@ -36,11 +36,9 @@ from autogradkit import nn, optim
 from autogradkit.exercises import EXERCISES, TURNS, core, guards, load
 
 ROOT = Path(__file__).resolve().parents[1]
-TURN_SOURCES = {"nb02_chain_rule": "02_chain_rule_and_graphs",
-                "nb03_backward": "03_rebuilding_backward",
-                "nb04_tensors": "04_scalars_to_tensors",
-                "nb05_modules": "05_modules_losses_optimizers",
-                "nb06_article": "06_article_training_example"}
+# each course turn module's solution source, found by its metadata
+TURN_SOURCES = {nbformat.read(p, as_version=4).metadata["autogradkit"]["exercise"]: p.stem
+                for p in sorted((ROOT / "notebooks" / "source").glob("[0-9][0-9]_*.ipynb"))}
 ALL_TASKS = [(e, name) for e in EXERCISES + TURNS for name in load(e).tasks]
 
 
@@ -64,7 +62,9 @@ def solutions(exercise_id):
         nb = nbformat.read(ROOT / "notebooks" / "source" / f"{TURN_SOURCES[exercise_id]}.ipynb",
                            as_version=4)
         pattern = re.compile(rf"^(?:def|class)\s+({'|'.join(ex.tasks)})\b", re.M)
-        cells = [c.source for c in nb.cells if c.cell_type == "code" and pattern.search(c.source)]
+        imports = re.compile(r"^\s*(?:#.*|import\s.*|from\s+\S+\s+import\s.*|)$")
+        cells = [c.source for c in nb.cells if c.cell_type == "code" and (
+            pattern.search(c.source) or all(imports.match(ln) for ln in c.source.splitlines()))]
     ns = {"__name__": "__notebook__", "math": math, "np": np, "ag": ag, "nn": nn, "optim": optim}
     saved = os.environ.get(core.PROGRESS_ENV)
     os.environ[core.PROGRESS_ENV] = "off"              # the notebook's own check cells save nothing

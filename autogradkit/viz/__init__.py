@@ -7,6 +7,9 @@
   trace): upstream gradient × local rule = what each input receives, sums where paths meet,
   leaf accumulation, and a node inspector. ``ForwardExplorer(loss)`` builds the graph one op at a
   time.
+* ``trace_forward()`` records a forward-mode (dual) computation; then ``draw(y)`` shows each
+  value with its tangent and each op's ``jvp_formula``, and ``JVPExplorer(trace)`` steps through
+  the tangent pass op by op.
 * ``LiveLossPlot``, ``plot_tangent``, ``plot_fd_error``, ``plot_loss_surface`` — matplotlib
   figures for the course.
 
@@ -22,15 +25,16 @@ _EXPORTS = {
     "svg": "dot", "graphviz_available": "dot", "INSTALL_HINT": "dot",
     "GraphModel": "graph",
     "BackwardReplay": "replay", "ForwardSteps": "replay",
-    "BackwardExplorer": "widgets", "ForwardExplorer": "widgets",
+    "BackwardExplorer": "widgets", "ForwardExplorer": "widgets", "JVPExplorer": "widgets",
+    "trace_forward": "forward", "ForwardTrace": "forward", "JVPSteps": "forward",
     "LiveLossPlot": "plots", "plot_tangent": "plots", "plot_fd_error": "plots",
     "plot_loss_surface": "plots", "trajectory": "plots", "fd_errors": "plots",
 }
 
-__all__ = ["BackwardExplorer", "BackwardReplay", "ForwardExplorer", "ForwardSteps", "GraphModel",
-           "INSTALL_HINT", "LiveLossPlot", "draw", "fd_errors", "graphviz_available",
-           "plot_fd_error", "plot_loss_surface", "plot_tangent", "render", "svg", "text_graph",
-           "to_dot", "to_text", "trajectory"]
+__all__ = ["BackwardExplorer", "BackwardReplay", "ForwardExplorer", "ForwardSteps", "ForwardTrace",
+           "GraphModel", "INSTALL_HINT", "JVPExplorer", "JVPSteps", "LiveLossPlot", "draw",
+           "fd_errors", "graphviz_available", "plot_fd_error", "plot_loss_surface", "plot_tangent", "render", "svg", "text_graph",
+           "to_dot", "to_text", "trace_forward", "trajectory"]
 
 
 def __getattr__(name):

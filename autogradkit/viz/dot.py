@@ -11,10 +11,10 @@ backward pass runs against the arrows.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
 
 from ._format import esc, shape as fmt_shape, short, values
 from .graph import GraphModel
+from .overlay import Overlay
 
 FONT = "Helvetica,Arial,sans-serif"
 
@@ -30,12 +30,15 @@ STYLE = {
                    fontcolor="#334155", fontsize="9", margin="0.02"),
     "output": dict(shape="box", style="filled,bold", fillcolor="#fed7aa", color="#ea580c"),
     "module": dict(shape="box3d", style="filled", fillcolor="#ede9fe", color="#7c3aed"),
+    "dual": dict(shape="box", style="filled", fillcolor="#f3e8ff", color="#9333ea"),
     "saved": dict(shape="note", style="filled", fillcolor="#fefce8", color="#ca8a04",
                   fontsize="8"),
 }
-KIND_WORD = {"param": "parameter", "leaf": "leaf", "const": "constant", "number": "number",
+KIND_WORD = {"dual": "dual input", "param": "parameter", "leaf": "leaf", "const": "constant",
+             "number": "number",
              "output": "output", "module": "module"}
 GRAD_COLOR = "#b91c1c"
+TANGENT_COLOR = "#7e22ce"
 MUTED = "#64748b"
 HIGHLIGHT = dict(penwidth="3", color="#dc2626", fillcolor="#fef08a")
 
@@ -54,19 +57,6 @@ def graphviz_available():
     return shutil.which("dot") is not None
 
 
-@dataclass
-class Overlay:
-    """What an explorer adds to a drawing at one moment of a replay."""
-    current: str | None = None              # the node to highlight
-    ran: set = field(default_factory=set)   # ops whose backward already ran
-    extra: dict = field(default_factory=dict)       # id -> extra label lines
-    grads: dict = field(default_factory=dict)       # tensor id -> gradient to show (or None)
-    edge_labels: dict = field(default_factory=dict)  # (src, dst) -> label text
-    hot_edges: set = field(default_factory=set)     # (src, dst) edges of the current step
-    visible: set | None = None              # draw only these ids (forward explorer)
-    slot_labels: bool = True                # name each op input slot at the arrow's head (①a …)
-    show_grads: bool = True                 # False in the forward explorer (no backward yet)
-    caption: str = ""
 
 
 # ---- labels --------------------------------------------------------------------------------
@@ -85,6 +75,23 @@ def _grad_line(state, grad):
     return f'<font color="{MUTED}"><i>grad: not computed yet</i></font>'
 
 
+def tangent_text(vn, fmt=short):
+    """``tangent [1, 2]``, or why there is none (a tensor without a tangent counts as ẋ = 0)."""
+    if vn.tangent is None:
+        from .forward import tangent_name
+        zero = f"{tangent_name(vn.title)} = 0" if len(vn.title) == 1 else "zero"
+        return f"no tangent ({zero})"
+    return f"tangent {fmt(vn.tangent)}"
+
+
+def _tangent_rows(vn, show_values):
+    rows = []
+    if show_values and vn.value is not None:
+        rows.append(f'<font point-size="9">value {esc(short(vn.value))}</font>')
+    rows.append(f'<font point-size="9" color="{TANGENT_COLOR}">{esc(tangent_text(vn))}</font>')
+    return rows
+
+
 def tensor_label(vn, grad_override=None, show_values=True, show_grads=True):
     if vn.kind == "number":
         return f"<{esc(vn.title)}>"
@@ -99,6 +106,8 @@ def tensor_label(vn, grad_override=None, show_values=True, show_grads=True):
         return "<" + "<br/>".join(rows) + ">"
     if vn.shape is not None:
         rows.append(f'<font point-size="9">{esc(_shape_dtype(vn))}</font>')
+    if vn.show_tangent:
+        return "<" + "<br/>".join(rows + _tangent_rows(vn, show_values)) + ">"
     if show_values and vn.value is not None:
         rows.append(f'<font point-size="9">value {esc(short(vn.value))}</font>')
     elif vn.note and vn.kind == "const":
@@ -111,14 +120,16 @@ def tensor_label(vn, grad_override=None, show_values=True, show_grads=True):
     return "<" + "<br/>".join(rows) + ">"
 
 
-def op_label(vn, extra=()):
+def op_label(vn, extra=(), show_values=True):
     # one bold run: a browser's fonts differ from Graphviz's, and mixed runs can overlap
     head = f"<b>{esc(vn.title)} → {esc(vn.output_name)}</b>" if vn.output_name else \
         f"<b>{esc(vn.title)}</b>"
     rows = [head]
-    rule = vn.rule
+    rule = vn.jvp_rule if vn.show_tangent else vn.rule
     rows.append(f'<font point-size="9" color="#334155">{esc(rule)}</font>' if rule else
                 f'<font point-size="9" color="#334155">{esc(vn.op)}</font>')
+    if vn.show_tangent:
+        rows += _tangent_rows(vn, show_values)
     for line in extra:
         rows.append(f'<font point-size="9" color="{GRAD_COLOR}">{esc(line)}</font>')
     return "<" + "<br/>".join(rows) + ">"
@@ -202,7 +213,7 @@ def build_digraph(model, overlay=None, rankdir="LR", show_values=True):
         attrs = dict(STYLE[vn.kind])
         classes = [f"agk-node agk-{vn.kind}"]
         if vn.kind == "op":
-            label = op_label(vn, ov.extra.get(nid, ()))
+            label = op_label(vn, ov.extra.get(nid, ()), show_values)
             if nid in ov.ran:
                 attrs["fillcolor"] = "#f0fdf4"
                 classes.append("agk-done")
@@ -258,7 +269,7 @@ def build_digraph(model, overlay=None, rankdir="LR", show_values=True):
 
 
 def draw(*outputs, names=None, module=None, group=None, show_saved=False, show_constants=True,
-         rankdir="LR", show_values=True):
+         rankdir="LR", show_values=True, tangents=None):
     """Draw the graph that produced ``outputs`` (tensors): a ``graphviz.Digraph`` (shown as SVG).
 
     * ``names``: ``{"x": x, "w": w}`` names tensors (leaves, constants, intermediates, outputs);
@@ -269,12 +280,33 @@ def draw(*outputs, names=None, module=None, group=None, show_saved=False, show_c
     * ``show_saved=True`` adds what each op saved for backward; ``show_constants=False`` hides
       inputs that need no gradient; ``rankdir="TB"`` draws top to bottom instead of left to right.
 
+    * ``tangents``: a forward-mode drawing — per tensor its value and its tangent (ẋ), per op its
+      ``jvp_formula``, from what ``viz.trace_forward()`` recorded while the dual computation ran.
+      ``None`` (the default) draws it when such a trace recorded ``outputs``, ``True`` insists
+      (an error says how to record one), ``False`` draws the reverse-mode graph; a
+      ``ForwardTrace`` says which recording to draw.
+
     Without Graphviz's ``dot`` program the result shows as a text listing (with how to install
     Graphviz); ``.source`` is the DOT text either way.
     """
+    model = _forward_model(outputs, names, tangents)
+    if model is not None:
+        return build_digraph(model, rankdir=rankdir, show_values=show_values)
     model = GraphModel(*outputs, names=names, module=module, group=group,
                        show_constants=show_constants, show_saved=show_saved)
     return build_digraph(model, rankdir=rankdir, show_values=show_values)
+
+
+def _forward_model(outputs, names, tangents):
+    """The forward-mode model for ``draw(..., tangents=...)``, or ``None`` for the usual one."""
+    if tangents is False:
+        return None
+    from .forward import ForwardTrace, find_trace
+    trace = tangents if isinstance(tangents, ForwardTrace) else find_trace(
+        outputs, required=tangents is True)
+    if trace is None:
+        return None
+    return trace.model(*outputs, names=names)
 
 
 def to_dot(*outputs, names=None, module=None, rankdir="LR", **options):
@@ -301,9 +333,14 @@ def to_text(model, overlay=None):
     if not ids:
         return "autograd graph: (empty)"
     w = max(len(_ref(model, i)) for i in ids) + 1
-    lines = [f"autograd graph: {_count(model.op_count(), 'op')}, "
-             f"{_count(model.tensor_count(), 'tensor')} "
-             "(inputs first, the output last)"]
+    if model.tangents:
+        lines = [f"forward-mode graph: {_count(model.op_count(), 'op')}, "
+                 f"{_count(model.tensor_count(), 'tensor')} "
+                 "(inputs first, the output last; each value with its tangent)"]
+    else:
+        lines = [f"autograd graph: {_count(model.op_count(), 'op')}, "
+                 f"{_count(model.tensor_count(), 'tensor')} "
+                 "(inputs first, the output last)"]
     if ov.caption:
         lines.append(ov.caption)
     saved_for = {e.dst: model.nodes[e.src] for e in model.edges if e.kind == "saved"}
@@ -314,7 +351,11 @@ def to_text(model, overlay=None):
         if vn.kind == "op":
             args = ", ".join(_ref(model, model.owner.get(src, src)) for _, src in vn.inputs)
             text = f"{name}= {vn.op}({args})".ljust(w + 26)
-            text += f"  {vn.title}: {vn.rule}" if vn.formula else f"  {vn.title}"
+            if vn.show_tangent:
+                text += f"  {vn.title}: {vn.jvp_rule}" if vn.jvp_formula else f"  {vn.title}"
+                text += f"   value {values(vn.value, 3)}   {tangent_text(vn, _values3)}"
+            else:
+                text += f"  {vn.title}: {vn.rule}" if vn.formula else f"  {vn.title}"
             if nid in ov.ran:
                 text += "  [ran]"
             for extra in ov.extra.get(nid, ()):
@@ -331,7 +372,9 @@ def to_text(model, overlay=None):
                 text += f" value {values(vn.value, 3)}"
             elif vn.note:
                 text += f" ({vn.note})"
-            if ov.show_grads and vn.kind in ("param", "leaf", "output"):
+            if vn.show_tangent:
+                text += f"   {tangent_text(vn, _values3)}"
+            elif ov.show_grads and vn.kind in ("param", "leaf", "output"):
                 state, grad = ov.grads.get(nid, (vn.grad_state, vn.grad))
                 text += {"value": f"   grad {values(grad, 3) if grad is not None else ''}",
                          "not-kept": "   grad not kept (not a leaf)",
@@ -342,8 +385,15 @@ def to_text(model, overlay=None):
     return "\n".join(lines)
 
 
+def _values3(a):
+    return values(a, 3)
+
+
 def text_graph(*outputs, **options):
-    """``draw(...)``'s graph as a text listing (needs no Graphviz)."""
+    """``draw(...)``'s graph as a text listing (needs no Graphviz); ``tangents=`` as in ``draw``."""
+    model = _forward_model(outputs, options.get("names"), options.get("tangents"))
+    if model is not None:
+        return to_text(model)
     model = GraphModel(*outputs, **{k: v for k, v in options.items()
                                     if k in ("names", "module", "group", "show_constants",
                                              "show_saved")})

@@ -49,11 +49,19 @@ class VNode:
     group: str | None = None        # dotted module path of the innermost cluster it belongs to
     members: tuple = ()             # module nodes: the ids collapsed into this one
     lines: tuple = ()               # module and saved nodes: their detail lines
+    jvp_formula: str = ""           # op nodes of a forward-mode drawing: the op's jvp rule
+    tangent: object = None          # forward-mode drawings: NumPy copy of the tangent (or None)
+    show_tangent: bool = False      # forward-mode drawings: show value and tangent (ẋ)
 
     @property
     def rule(self):
         """The local rule with its slots marked (``∂/∂①a = ②b, ∂/∂②b = ①a``)."""
         return slot_formula(self.formula, [n for n, _ in self.inputs])
+
+    @property
+    def jvp_rule(self):
+        """The forward-mode rule with its slots marked (``ẏ = ①ȧ·②b + ①a·②ḃ``)."""
+        return slot_formula(self.jvp_formula, [n for n, _ in self.inputs])
 
     def slot(self, i):
         """Input ``i``'s slot, as written everywhere (``①a``)."""
@@ -61,7 +69,7 @@ class VNode:
 
     @property
     def is_tensor(self):
-        return self.kind in ("param", "leaf", "const", "number", "output")
+        return self.kind in ("param", "leaf", "const", "number", "output", "dual")
 
 
 @dataclass
@@ -119,8 +127,8 @@ def slot(i, name=""):
 def slot_formula(formula, names):
     """``formula`` with each slot name written as its slot (``∂/∂a = b`` → ``∂/∂①a = ②b``).
 
-    A name counts only as a whole word (``x`` in ``exp(x)`` but not in ``exp``); a bar over its
-    first letter (``ā``, ``w̄t``) stays with it."""
+    A name counts only as a whole word (``x`` in ``exp(x)`` but not in ``exp``); a bar or a dot
+    over its first letter (``ā``, ``w̄t``, ``ȧ``, ``ẇt``: a gradient, a tangent) stays with it."""
     if not formula or not names:
         return formula
     real = [(i, n) for i, n in enumerate(names) if n and not n.startswith("input ")]
@@ -130,12 +138,12 @@ def slot_formula(formula, names):
     for i, n in real:
         by_name.setdefault(n, i)
     parts = sorted(by_name, key=len, reverse=True)
-    alts = "|".join(re.escape(n[0]) + "\u0304?" + re.escape(n[1:]) for n in parts)
+    alts = "|".join(re.escape(n[0]) + "[\u0304\u0307]?" + re.escape(n[1:]) for n in parts)
     pattern = re.compile(f"(?<![A-Za-z0-9_])(?:{alts})(?![A-Za-z0-9_])")
 
     def sub(m):
         text = m.group(0)
-        return slot(by_name[text.replace("\u0304", "")]) + text
+        return slot(by_name[text.replace("\u0304", "").replace("\u0307", "")]) + text
 
     # ā is one character (U+0101) in most rules: decompose, mark the slots, compose again
     return unicodedata.normalize("NFC", pattern.sub(sub, unicodedata.normalize("NFD", formula)))
@@ -194,6 +202,8 @@ class GraphModel:
     ``show_constants``: draw inputs that need no gradient; ``show_saved``: add a note per op with
     what it saved for backward.
     """
+
+    tangents = False                # a forward-mode drawing (viz/forward.py): values and tangents
 
     def __init__(self, *outputs, names=None, module=None, group=None, show_constants=True,
                  show_saved=False):

@@ -7,7 +7,8 @@ local rule with its numbers, and what each input receives. A node inspector show
 and gradient (with a small heatmap for matrices).
 
 ``ForwardExplorer(loss)`` builds the graph one op at a time, in the order the forward pass
-recorded it.
+recorded it. ``JVPExplorer(trace)`` steps through a forward-mode (dual) pass recorded with
+``viz.trace_forward()``: per op its inputs' values and tangents, its jvp rule, the output's tangent.
 
 The logic lives in ``replay.py`` (no widgets there); this file only lays it out. Nothing is
 printed to the notebook, so a cell that shows an explorer has no text output to go stale.
@@ -342,3 +343,69 @@ class ForwardExplorer(_Explorer):
 
     def _describe(self, k):
         return self.steps.describe(k)
+
+
+class JVPExplorer(_Explorer):
+    """Step through a forward-mode (JVP) pass op by op, as ``BackwardExplorer`` does for reverse
+    mode: per step the op, its inputs' values and tangents, its jvp rule and the output's tangent.
+
+    Named for what the pass computes, J·v (``BackwardExplorer`` replays a vector-Jacobian
+    product); ``ForwardExplorer`` is taken by the graph-recording walk-through. Built from a
+    ``viz.trace_forward()`` recording: every tangent shown is the one the op's own ``jvp`` gave::
+
+        with viz.trace_forward() as tr, forward_ad.dual_level():
+            x = forward_ad.make_dual(x0, v)
+            y = (x * w).sin()
+        viz.JVPExplorer(tr, names={"x": x, "w": w, "y": y})
+
+    ``JVPExplorer(y)`` finds the newest trace that recorded ``y``; ``outputs=`` picks what to
+    follow in a trace (default: the last op's output).
+    """
+
+    def __init__(self, trace_or_output, names=None, outputs=(), rankdir="LR"):
+        from .forward import ForwardTrace, JVPSteps, find_trace
+        if isinstance(trace_or_output, ForwardTrace):
+            trace = trace_or_output
+        else:
+            outputs = (trace_or_output,) + tuple(outputs)
+            trace = find_trace(outputs, required=True)
+        self.trace = trace
+        self.model = trace.model(*outputs, names=names)
+        self.steps = JVPSteps(self.model)
+        self.rankdir = rankdir
+        self._index = 0
+        self._box = None
+        self._slider = None
+        self._graph_cache = {}
+
+    def _count(self):
+        return len(self.steps)
+
+    @property
+    def frame(self):
+        """The current ``JVPFrame``: the op, its inputs' values and tangents, the output's."""
+        return self.steps[self._index]
+
+    @property
+    def panel_text(self):
+        return self.frame.text
+
+    def view(self, k=None):
+        k = self._index if k is None else k
+        return build_digraph(self.model, self.steps.overlay(k), rankdir=self.rankdir)
+
+    def text(self, k=None):
+        k = self._index if k is None else k
+        return to_text(self.model, self.steps.overlay(k))
+
+    def _layout(self):
+        import ipywidgets as w
+        controls = self._controls(self._count(), "op")
+        box = w.VBox([controls, self._graph, self._panel])
+        box.add_class("agk-explorer")
+        box.add_class("agk-jvp-explorer")
+        return box
+
+    def _describe(self, k):
+        f = self.steps[k]
+        return f.title, f.lines
