@@ -58,8 +58,8 @@ def solutions(exercise_id):
 
 # ---- the exercises exist as the course needs them ------------------------------------------
 def test_one_exercise_per_chapter_with_at_least_three_tasks_and_a_goal_each():
-    # ex9_vjp_puzzles is more practice for chapter 4
-    assert [load(e).chapter for e in EXERCISES] == [1, 2, 3, 4, 5, 6, 7, 8, 4]
+    # ex9_vjp_puzzles is more practice for chapter 4; ex10_forward_mode is chapter 9's
+    assert [load(e).chapter for e in EXERCISES] == [1, 2, 3, 4, 5, 6, 7, 8, 4, 9]
     assert sorted(SOURCES) == sorted(EXERCISES) == sorted(LEARNERS)
     for e in EXERCISES:
         ex = load(e)
@@ -962,6 +962,29 @@ def vjp_softmax(g, x, axis):
      "def vjp_log_softmax(g, x, axis):\n    return g.copy()"),
     ("ex9_vjp_puzzles", "vjp_log_softmax", "softmax_rule",
      "def vjp_log_softmax(g, x, axis):\n    return vjp_softmax(g, x, axis)"),
+    ("ex10_forward_mode", "jvp_tanh_matmul", "missing_product_term", """
+def jvp_tanh_matmul(x, x_dot, W, W_dot):
+    return (1 - np.tanh(W @ x) ** 2) * (W @ x_dot)"""),
+    ("ex10_forward_mode", "jvp_tanh_matmul", "outer_missing",
+     "def jvp_tanh_matmul(x, x_dot, W, W_dot):\n    return W_dot @ x + W @ x_dot"),
+    ("ex10_forward_mode", "jvp_softmax", "diagonal_only", """
+def jvp_softmax(x, x_dot):
+    e = np.exp(x)
+    s = e / e.sum(axis=-1, keepdims=True)
+    return s * (1 - s) * x_dot"""),
+    ("ex10_forward_mode", "jvp_norm", "squared_norm",
+     "def jvp_norm(x, x_dot):\n    return 2 * np.sum(x * x_dot, axis=-1)"),
+    ("ex10_forward_mode", "jvp_norm", "used_engine", """
+import autogradkit
+def jvp_norm(x, x_dot):
+    autogradkit.tensor(x)
+    return np.sum(x * x_dot, axis=-1) / np.sqrt(np.sum(x * x, axis=-1))"""),
+    ("ex10_forward_mode", "jvp_from_vjps", "vjp_of_v",
+     "def jvp_from_vjps(vjp, v, m):\n    return vjp(v)"),
+    ("ex10_forward_mode", "jvp_from_vjps", "too_many_calls", """
+def jvp_from_vjps(vjp, v, m):
+    J = np.stack([vjp(e) for e in np.eye(m)] + [vjp(np.ones(m))])
+    return J[:m] @ v"""),
 ]
 
 

@@ -19,6 +19,7 @@ Pieces:
 * ``scalar``      — the tiny scalar engine the chapter-3 checks build graphs with;
 * ``ex1_derivatives`` … ``ex8_beyond`` — one module of tasks per course chapter (1–8);
 * ``ex9_vjp_puzzles`` — extra chapter-4 practice: ten VJP rules written by hand;
+* ``ex10_forward_mode`` — chapter 9: JVP rules written by hand, J v from VJPs;
 * ``nb02_chain_rule`` … ``nb06_article``, ``nb09_forward_mode`` — the "your turn" tasks of
   course notebooks 2–6 and 9, each with a reference implementation that ``use`` goes on with
   while the learner's is not right yet;
@@ -32,7 +33,8 @@ import importlib
 from .core import REGISTRY, Exercise, Result
 
 EXERCISES = ("ex1_derivatives", "ex2_chain_rule", "ex3_backward", "ex4_tensors", "ex5_modules",
-             "ex6_training", "ex7_devices", "ex8_beyond", "ex9_vjp_puzzles")
+             "ex6_training", "ex7_devices", "ex8_beyond", "ex9_vjp_puzzles",
+             "ex10_forward_mode")
 
 # The course notebooks' "your turn" tasks (notebooks/source/NN_*.ipynb): one module each.
 TURNS = ("nb02_chain_rule", "nb03_backward", "nb04_tensors", "nb05_modules", "nb06_article",
