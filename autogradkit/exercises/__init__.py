@@ -18,6 +18,7 @@ Pieces:
 * ``sandbox``     — running learner code with a time limit, errors as messages, state restored;
 * ``scalar``      — the tiny scalar engine the chapter-3 checks build graphs with;
 * ``ex1_derivatives`` … ``ex8_beyond`` — one module of tasks per course chapter (1–8);
+* ``vjp_rules``   — checking a VJP rule written by hand on numpy arrays (exercises 4 and 9);
 * ``ex9_vjp_puzzles`` — extra chapter-4 practice: ten VJP rules written by hand;
 * ``ex10_forward_mode`` — chapter 9: JVP rules written by hand, J v from VJPs;
 * ``nb02_chain_rule`` … ``nb06_article``, ``nb09_forward_mode`` — the "your turn" tasks of

@@ -14,98 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-import autogradkit as ag
-
-from .compare import NotNumbers, shape_str, to_array
-from .core import Exercise, as_numbers
-from .guards import NUMPY_ONLY, watching
+from .compare import shape_str
+from .core import Exercise
+from .vjp_rules import arr as _arr, case as _case, engine_vjp as _engine_vjp, hints as _hints
+from .vjp_rules import rng as _rng
 
 exercise = Exercise("ex4_tensors", "Exercise 4: from scalars to tensors", chapter=4)
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
-
-
-def _arr(rng, shape):
-    return np.round(rng.normal(size=shape), 2)
-
-
-def _engine_vjp(fn, g, *arrays):
-    """∂L/∂(each array) for L = sum(ḡ · fn(*tensors)), by autogradkit's backward in float64."""
-    ts = [ag.tensor(np.asarray(a, dtype=np.float64), dtype=ag.float64, requires_grad=True)
-          for a in arrays]
-    fn(*ts).backward(ag.tensor(np.asarray(g, dtype=np.float64), dtype=ag.float64))
-    return [t.grad.numpy() for t in ts]
-
-
-_USED_ENGINE = ("an autodiff library doing the work",
-                "These rules are to be written by hand with numpy: the point is to find the "
-                "vector-Jacobian product yourself. Use numpy functions only (no autogradkit "
-                "tensors, no backward(), no PyTorch), even for the forward values you need.")
-_INPUT_CHANGED = ("an input changed in place",
-                  "A backward rule must leave ḡ and the saved inputs as they were; compute new "
-                  "arrays instead of writing into them.")
-
-
-def _hints(**own):
-    out = {"used_engine": _USED_ENGINE, "input_changed": _INPUT_CHANGED}
-    out.update(own)
-    return out
-
-
-def _grads(t, got, names):
-    """The learner's answer as a list of gradients, one per name."""
-    n = len(names)
-    if n == 1:
-        return [got[0] if isinstance(got, (tuple, list)) and len(got) == 1 else got]
-    if not isinstance(got, (tuple, list)) or len(got) != n:
-        what = f"a {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, (tuple, list))
-                                             else "")
-        t.fail(f"expected {n} gradients ({', '.join(names)}) as a tuple, got {what}",
-               hint=f"Return a tuple: ({', '.join(names)}).")
-    return list(got)
-
-
-def _compare(t, got, expected, what, alternatives=None):
-    """``t.compare``, but an answer of the wrong shape that equals a known wrong answer is named
-    as that mistake (e.g. one gradient per sample, not yet summed over the batch)."""
-    try:
-        g = as_numbers(got)                # no learner code runs beside `expected`
-    except NotNumbers:
-        g = None
-    e = to_array(expected)
-    if g is not None and g.shape != e.shape:
-        for key, wrong in (alternatives or {}).items():
-            if wrong is None:
-                continue
-            w = to_array(wrong)
-            if w.shape == g.shape and np.allclose(g, w, rtol=1e-5, atol=1e-8):
-                t.fail(f"{what} has shape {shape_str(g.shape)}, expected {shape_str(e.shape)}", key)
-    t.compare(got, expected, what=what, alternatives=alternatives)
-
-
-def _case(t, answer, description, g, inputs, extra, names, solve):
-    """One case: call ``answer(g, *inputs, *extra)`` (numpy only, inputs left as they were) and
-    compare each gradient with the right one. ``solve()`` gives (the right gradients, the known
-    wrong ones per gradient); it runs only after the learner's code has returned, so no frame
-    that code could look into holds the right answer."""
-    t.case(description)
-    originals = [np.array(g, copy=True)] + [np.array(a, copy=True) for a in inputs]
-    value, used = t.call(watching(answer, NUMPY_ONLY), g, *inputs, *extra)
-    _judge(t, value, used, [g, *inputs], originals, names, solve)
-
-
-def _judge(t, value, used, given, originals, names, solve):
-    if used:
-        t.fail(f"your code called {used}", "used_engine")
-    for a, c, name in zip(given, originals, ["ḡ", *names]):
-        if not np.array_equal(a, c):
-            t.fail(f"your function changed its input {name} in place", "input_changed")
-    got = _grads(t, value, [f"grad of {n}" for n in names])
-    expected, alternatives = solve()
-    for gi, ei, name, alt in zip(got, expected, names, alternatives or [None] * len(names)):
-        _compare(t, gi, ei, f"grad of {name}", alt)
 
 
 def _sum_to(arr, shape):
