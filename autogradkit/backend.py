@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["Device", "device", "array_module", "device_of", "to_device", "sign_of",
-           "CudaUnavailableError"]
+           "CudaUnavailableError", "set_default_device", "get_default_device"]
 
 
 class CudaUnavailableError(RuntimeError):
@@ -17,7 +17,12 @@ class CudaUnavailableError(RuntimeError):
 
 
 class Device:
-    """Where a tensor's numbers live: ``device(type='cpu')`` or ``device(type='cuda', index=0)``."""
+    """Where a tensor's numbers live: ``device(type='cpu')``, ``device(type='cuda')`` (the current
+    GPU, no index, as PyTorch) or ``device(type='cuda', index=0)`` (what a tensor on the GPU reports).
+
+    As in PyTorch, ``device('cuda').index`` is None and prints as ``cuda``. Unlike PyTorch,
+    ``device('cuda') == device('cuda:0')`` is True: autogradkit has one GPU, so both name it.
+    """
 
     __slots__ = ("type", "index")
 
@@ -36,9 +41,7 @@ class Device:
             index = int(num)
         if kind == "cpu":
             index = None
-        elif index is None:
-            index = 0
-        elif index != 0:
+        elif index is not None and index != 0:
             raise ValueError(f"device: autogradkit uses one GPU, 'cuda:0'; got {spec!r}")
         self.type, self.index = kind, index
 
@@ -48,10 +51,10 @@ class Device:
                 other = Device(other)
             except (ValueError, TypeError):
                 return False
-        return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
+        return isinstance(other, Device) and self.type == other.type
 
     def __hash__(self):
-        return hash((self.type, self.index))
+        return hash(self.type)
 
     def __str__(self):
         return self.type if self.index is None else f"{self.type}:{self.index}"
@@ -64,7 +67,42 @@ class Device:
 
 device = Device
 CPU = Device("cpu")
-CUDA = Device("cuda")
+CUDA = Device("cuda", 0)      # what a tensor on the GPU reports as its device
+
+# ---- the default device (PyTorch's set_default_device) --------------------------------------
+_default_device = CPU
+
+
+def set_default_device(device):
+    """Where creation functions (``tensor``, ``zeros``, ``randn``, …, and so ``nn.Linear``'s
+    parameters) put their tensors when no ``device=`` is given. ``None`` means ``"cpu"`` again.
+    Setting ``"cuda"`` needs no GPU yet; making a tensor there without one raises the usual
+    ``CudaUnavailableError`` that says how to fix it."""
+    global _default_device
+    _default_device = CPU if device is None else Device(device)
+
+
+def get_default_device():
+    """The device creation functions use when none is given (``device(type='cpu')`` at start)."""
+    d = _default_device
+    return CUDA if d.type == "cuda" else d
+
+
+def default_device_or(device):
+    """``device`` when given, else the default device (``None`` while that is the CPU: no move)."""
+    if device is not None:
+        return device
+    return None if _default_device.type == "cpu" else _default_device
+
+
+# ---- autogradkit's random generator, for the layers below ``creation`` ---------------------
+_generator_source = None    # set by ``creation``: a function returning the global generator
+
+
+def default_generator():
+    """The generator ``manual_seed`` resets (it lives in ``creation``; ``Tensor.uniform_`` sits
+    below that layer and reaches it through here)."""
+    return _generator_source()
 
 # ---- lazy, guarded CuPy ---------------------------------------------------------------
 _cupy = None            # the module once loaded

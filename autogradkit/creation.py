@@ -38,6 +38,9 @@ def default_generator():
     return _generator
 
 
+backend._generator_source = default_generator   # so Tensor.uniform_/normal_ (below) draw from it
+
+
 def get_rng_state():
     """The random generator's state (a dict), to restore later with ``set_rng_state``."""
     return _generator.bit_generator.state
@@ -49,7 +52,10 @@ def set_rng_state(state):
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
-    """A new tensor holding a copy of ``data`` (numbers, nested lists, an array or a tensor)."""
+    """A new tensor holding a copy of ``data`` (numbers, nested lists, an array or a tensor), on
+    ``device``, else the default device (``set_default_device``); a tensor stays where it is."""
+    if device is None and not isinstance(data, Tensor):
+        device = backend.default_device_or(None)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
@@ -87,6 +93,7 @@ def _sizes(size, op, size_kw=None):
 
 
 def _finish(arr, dtype, device, requires_grad):
+    device = backend.default_device_or(device)
     np_dtype = dtypes.to_numpy(dtype) if dtype is not None else arr.dtype
     if device is not None and backend.Device(device).type != "cpu":
         arr = backend.to_device(arr, device)
@@ -178,12 +185,17 @@ def randn_like(t, dtype=None, device=None, requires_grad=False):
     return randn(*t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None, requires_grad=False):
+    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or
+    ``randint(low, high, size)``, as PyTorch (int64 by default)."""
+    if isinstance(high, (tuple, list)):          # randint(10, (3,)): PyTorch's (high, size) form
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     g = generator if generator is not None else _generator
-    arr = g.integers(low, high, size=_sizes(tuple(size), "randint"), dtype=np.int64)
-    return _finish(arr, dtype, device, False)
+    size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+    arr = g.integers(low, high, size=_sizes(size, "randint"), dtype=np.int64)
+    return _finish(arr, dtype, device, requires_grad)
 
 
 def randperm(n, dtype=None, device=None, generator=None):

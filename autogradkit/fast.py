@@ -42,11 +42,18 @@ __mul__``                      ``Op.apply``)                          checks, fo
                                (``MirroredRegistry``)                 of ``self.weight``
 =============================  =====================================  ==============================
 
-**Forward mode steps around the recording shortcuts.** Tangents flow through ``Op.apply``
-(``autograd/forward_ad.py``), which the recording shortcuts skip. So ``install()`` also registers
-``step_aside`` / ``step_back_in`` in ``forward_ad.LEVEL_HOOKS``: entering a dual level puts the
-reference back for each entry of ``RECORDING`` (exactly what was there before ``install()``),
-leaving it puts the shortcuts back. The replay shortcuts stay: they run no op on tensors.
+**Forward mode, saved-tensor hooks and anomaly mode step around the recording shortcuts.**
+Tangents flow through ``Op.apply`` (``autograd/forward_ad.py``), saved tensors go through
+``pack_hook`` there (``autograd/graph.py``), and anomaly mode remembers each node's creation line
+there (``autograd/anomaly_mode.py``); the recording shortcuts skip all three. So ``install()``
+also registers ``step_aside`` / ``step_back_in`` in ``forward_ad.LEVEL_HOOKS`` (the same list as
+``autograd.graph.REFERENCE_HOOKS``): when the first of these begins, the reference comes back for
+each entry of ``RECORDING`` (exactly what was there before ``install()``); when the last one ends
+(``graph.need_reference`` counts them, so they nest in any order), the shortcuts come back. The
+replay shortcuts stay: they run no op on tensors. A node saved under hooks holds ``Packed``
+values; the replays hand it to the reference ``Op._run_backward`` (it was recorded by ``Op.apply``,
+so ``_in_meta`` is set and the ``Addmm``/``Relu``/``MSELoss`` replays hand it over already), and
+``Tensor.backward`` leaves the whole pass to the reference engine while anomaly mode is on.
 
 **Tree flags.** Recording keeps two flags on each op node: ``_consumed``, set when a later op takes
 the node as an input, and ``_tree``, true when every op node below has had one consumer (leaves
@@ -71,11 +78,13 @@ from collections import OrderedDict
 import numpy as np
 
 from .autograd import engine, forward_ad, trace
+from .autograd.anomaly_mode import AnomalyMode
 from .autograd.api import ones_like
+from .autograd.graph import Packed
 from .autograd.grad_mode import GradMode
 from .autograd.math import NUMPY_MATH, math_for
 from .autograd.node import (AccumulateGrad, Node, Op, _device_error, _inplace_error, _op_error,
-                            _op_name, _released_error)
+                            _op_name)
 from .nn import functional as nn_functional
 from .nn.module import Module
 from .ops import elementwise as E, layers as L, shape as S
@@ -504,13 +513,15 @@ def run_backward_unpacked(self, math, grad, create_graph):
         grads = self.backward(math, grad)
     elif save == "output":
         out = self._out
-        if out is None:
-            raise _released_error(self)
+        if out is None or out.__class__ is Packed:     # (released, or saved under hooks)
+            return _reference_run_backward(self, math, grad, create_graph)
         if self._out_vc[0] != 0:
             raise _inplace_error(self, "the output", out, 0, self._out_vc[0])
         grads = self.backward(math, grad, out)
     elif save == "inputs" and self._saved is not None and len(self._saved) == 2:
         a, b = self._saved
+        if a.__class__ is Packed or b.__class__ is Packed:    # saved under saved_tensors_hooks
+            return _reference_run_backward(self, math, grad, create_graph)
         va, vb = self._versions or (0, 0)
         if isinstance(a, Tensor):
             vc = a._vcs
@@ -534,7 +545,7 @@ def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=
     """``Tensor.backward``: the everyday ``loss.backward()`` goes straight to ``plain_backward``."""
     fn = self._grad_fn
     if (fn is not None and gradient is None and inputs is None and not create_graph
-            and self._data.size == 1 and trace.active() is None):
+            and self._data.size == 1 and trace.active() is None and not AnomalyMode.enabled):
         data = self._data
         if data.__class__ is _ndarray:      # ḡ = 1 (np.ones is slower on one element)
             seed = np.array(1, data.dtype).reshape(data.shape)

@@ -7,9 +7,11 @@ import collections
 
 import numpy as np
 
-from . import dtypes
+from . import backend, dtypes
+from .autograd.grad_mode import GradMode
 from .tensor_base import TensorBase
 from .ops import elementwise as E, reduce as R, shape as S, linalg as L
+from .ops import masked as _masked, scan as _scan
 
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "min", "var", "std", "logsumexp", "softmax", "log_softmax", "reshape", "view", "transpose",
     "permute", "squeeze", "unsqueeze", "expand", "flatten", "cat", "concat", "stack", "matmul",
     "mm", "dot", "argmax", "argmin", "all", "any", "square", "norm",
+    # issue 15: scans, masking, batched products
+    "cumsum", "masked_fill", "bmm",
 ]
 
 MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
@@ -75,25 +79,116 @@ def _coerce(self, other, true_div=False):
     return None
 
 
+# ---- comparing tensors, and out= (PyTorch's names; issue 15) ----------------------------------
+__all__ += ["allclose", "isclose", "equal"]
+
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+                "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
+
+
+def _pair_arrays(a, b, op):
+    a = _t(a, op)
+    if not isinstance(b, TensorBase):
+        return a._data, backend.array_module(a._data).asarray(b)
+    if type(b._data) is not type(a._data):
+        raise RuntimeError(f"{op}: tensors are on different devices ({a.device} and {b.device}); "
+                           "move one with .to()")
+    return a._data, b._data
+
+
+def _isclose(input, other, rtol, atol, equal_nan, op):
+    a, b = _pair_arrays(input, other, op)
+    try:
+        return backend.array_module(a).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    except ValueError:
+        raise RuntimeError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} don't broadcast "
+                           "together; compare tensors of the same (or broadcastable) shape") from None
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|input − other| ≤ atol + rtol·|other|`` (broadcast), as a bool tensor; NaNs
+    count as equal only with ``equal_nan=True``. No gradient."""
+    close = _isclose(input, other, rtol, atol, equal_nan, "isclose")
+    return input._make(backend.array_module(close).asarray(close))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when every element is close (``isclose``): ``|input − other| ≤ atol + rtol·|other|``."""
+    return bool(_isclose(input, other, rtol, atol, equal_nan, "allclose").all())
+
+
+def equal(input, other):
+    """True when both tensors have the same shape and the same values."""
+    a, b = _pair_arrays(input, other, "equal")
+    return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())
+
+
+def _can_cast(src, dst):
+    """PyTorch's rule for out=: no float → integer, complex → real or anything → bool."""
+    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    return order[src.kind] <= order[dst.kind] and not (dst.kind == "b" and src.kind != "b")
+
+
+def _check_out(op, out, *inputs):
+    """Refuse out= where PyTorch does, before anything is computed (autograd can't follow it)."""
+    if not isinstance(out, TensorBase):
+        raise TypeError(f"{op}(): out= must be a Tensor, got {type(out).__name__}")
+    grads = [x for x in (*inputs, out) if isinstance(x, TensorBase) and x._requires_grad]
+    if GradMode.enabled and grads:      # (``any`` here is this module's own, for tensors)
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad. Compute "
+                           "without out= (y = ...), or do it under no_grad().")
+
+
+def _write_out(op, result, out):
+    """Write ``result`` into ``out`` in place, as PyTorch does: an empty ``out`` takes the result's
+    shape; the result is cast to ``out``'s dtype where that is safe."""
+    if type(result._data) is not type(out._data):
+        raise RuntimeError(f"{op}(): the result is on {result.device} but out= is on {out.device}; "
+                           "give an out tensor on the same device")
+    src, dst = result._data.dtype, out._data.dtype
+    if not _can_cast(src, dst):
+        raise RuntimeError(f"{op}(): result type {_TORCH_NAMES.get(src.name, src.name)} can't be "
+                           f"cast to the desired output type {_TORCH_NAMES.get(dst.name, dst.name)}")
+    if tuple(out._data.shape) != tuple(result._data.shape):
+        if out._data.size != 0:
+            raise RuntimeError(f"{op}(): out= has shape {tuple(out._data.shape)} but the result has "
+                               f"shape {tuple(result._data.shape)}; give an out tensor of that shape "
+                               "(or an empty one, which is resized)")
+        out._data = result._data.astype(dst)        # an empty out is resized, as PyTorch does
+    else:
+        out._data[...] = result._data
+    out._vc[0] += 1
+    return out
+
+
+def _with_out(op, fn, out, *inputs):
+    if out is None:
+        return fn()
+    _check_out(op, out, *inputs)
+    return _write_out(op, fn(), out)
+
+
 # ---- arithmetic -----------------------------------------------------------------------------
-def add(a, b, alpha=1):
-    return a + (b * alpha if alpha != 1 else b)
+def add(a, b, alpha=1, *, out=None):
+    return _with_out("add", lambda: a + (b * alpha if alpha != 1 else b), out, a, b)
 
 
-def sub(a, b, alpha=1):
-    return a - (b * alpha if alpha != 1 else b)
+def sub(a, b, alpha=1, *, out=None):
+    return _with_out("sub", lambda: a - (b * alpha if alpha != 1 else b), out, a, b)
 
 
-def mul(a, b):
-    return a * b
+def mul(a, b, *, out=None):
+    return _with_out("mul", lambda: a * b, out, a, b)
 
 
-def div(a, b):
-    return a / b
+def div(a, b, *, out=None):
+    return _with_out("div", lambda: a / b, out, a, b)
 
 
-def pow(a, b):
-    return a ** b
+def pow(a, b, *, out=None):
+    return _with_out("pow", lambda: a ** b, out, a, b)
 
 
 def neg(x):
@@ -178,12 +273,16 @@ def clamp(x, min=None, max=None):
 clip = clamp
 
 
-def maximum(a, b):
+def maximum(a, b, *, out=None):
+    if out is not None:
+        return _with_out("maximum", lambda: maximum(a, b), out, a, b)
     a, b = _coerce(_t(a, "maximum"), _t(b, "maximum"))
     return E.Maximum.apply(a, b)
 
 
-def minimum(a, b):
+def minimum(a, b, *, out=None):
+    if out is not None:
+        return _with_out("minimum", lambda: minimum(a, b), out, a, b)
     a, b = _coerce(_t(a, "minimum"), _t(b, "minimum"))
     return E.Minimum.apply(a, b)
 
@@ -453,11 +552,60 @@ def stack(tensors, dim=0):
 
 
 # ---- linear algebra --------------------------------------------------------------------------
-def matmul(a, b):
+def matmul(a, b, *, out=None):
     """Matrix product: 1-D · 1-D, matrix · vector, matrix · matrix, and batched (broadcast)."""
+    if out is not None:
+        return _with_out("matmul", lambda: matmul(a, b), out, a, b)
     a, b = _coerce(_t(a, "matmul"), _t(b, "matmul"))
     return L.MatMul.apply(a, b)
 
 
 mm = matmul
 dot = matmul
+
+
+# ---- issue 15: cumsum, masked_fill, bmm (Tensor.repeat is a method only, as in PyTorch) -------
+def cumsum(input, dim, *, dtype=None):
+    """The running sum along ``dim``: yᵢ = Σ_{j ≤ i} xⱼ. Integer and bool tensors give int64 (as
+    PyTorch); ``dtype`` casts the input first."""
+    x = _t(input, "cumsum")
+    if dtype is not None:
+        x = x.to(dtype=dtype)
+    elif x._data.dtype.kind in "biu" and x._data.dtype != np.int64:
+        x = x.to(dtype=np.int64)
+    return _scan.Cumsum.apply(x, dim=dim)
+
+
+def masked_fill(input, mask, value):
+    """``value`` where the bool ``mask`` is true, else ``input`` (the mask broadcasts; ``value`` is a
+    number or a 0-d tensor, cast to the input's dtype; a 0-d tensor value gets a gradient too)."""
+    return _masked.masked_fill(input, mask, value)
+
+
+def bmm(input, mat2):
+    """Batched matrix product: (b, n, m) @ (b, m, p) -> (b, n, p), no broadcasting (PyTorch's)."""
+    a, b = _t(input, "bmm"), _t(mat2, "bmm")
+    if a.ndim != 3 or b.ndim != 3:
+        raise ValueError(f"bmm: both operands must be 3-D (batch, rows, cols), got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}; use matmul (or @) for other "
+                         "ranks or to broadcast batch dimensions")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(f"bmm: shapes {tuple(a.shape)} and {tuple(b.shape)} don't line up: expected "
+                         f"mat2 of shape ({a.shape[0]}, {a.shape[2]}, p) (same batch size, and its "
+                         "rows equal to input's columns); use matmul to broadcast batch dimensions")
+    a, b = _coerce(a, b)
+    return L.MatMul.apply(a, b)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """``tensor.split(...)``: pieces along ``dim`` of one size (the last may be shorter) or of the
+    listed sizes."""
+    return _t(tensor, "split").split(split_size_or_sections, dim)
+
+
+def chunk(input, chunks, dim=0):
+    """``input.chunk(chunks, dim)``: ``chunks`` pieces along ``dim`` (fewer if it does not divide)."""
+    return _t(input, "chunk").chunk(chunks, dim)
+
+
+__all__ += ["split", "chunk"]

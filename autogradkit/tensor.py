@@ -21,7 +21,8 @@ from .ops.elementwise import (Abs, Add, Cos, Div, Exp, Expm1, Log, Log1p, Mul, N
 from .ops.indexing import GetItem
 from .ops.inplace import clamp_, copy_, fill_, inplace, setitem_
 from .ops.linalg import MatMul
-from .ops.shape import T
+from .ops.masked import masked_fill_
+from .ops.shape import Repeat, T
 from .ops.tensor_math import TENSOR_MATH
 from .tensor_base import Size, TensorBase, _as_array, _to_numpy  # noqa: F401  (Size re-exported)
 
@@ -253,13 +254,35 @@ class Tensor(TensorBase):
         return self._compare(other, _xor)
 
     def equal(self, other):
-        return tuple(self.shape) == tuple(other.shape) and bool((self == other).all())
+        return _F.equal(self, other)
 
-    def allclose(self, other, rtol=1e-5, atol=1e-8):
-        if type(other._data) is not type(self._data):
-            raise RuntimeError(f"allclose: tensors are on different devices ({self.device} and "
-                               f"{other.device}); move one with .to()")
-        return bool(np.allclose(_to_numpy(self._data), _to_numpy(other._data), rtol=rtol, atol=atol))
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _F.allclose(self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+    def split(self, split_size_or_sections, dim=0):
+        """Views along ``dim``: pieces of ``split_size`` (the last may be shorter), or of the
+        listed sizes; each is an index op, so gradients flow back into place."""
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, int):
+            if split_size_or_sections <= 0:
+                raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+            sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise RuntimeError(f"split: the sizes {sizes} add up to {sum(sizes)}, but dimension "
+                                   f"{dim} of a tensor of shape {tuple(self.shape)} has {n}")
+        dim = dim % self.ndim
+        pieces, start = [], 0
+        for size in sizes:
+            pieces.append(self[(slice(None),) * dim + (slice(start, start + size),)])
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks, dim=0):
+        """``chunks`` pieces along ``dim`` (fewer if it does not divide), as PyTorch."""
+        n = self.shape[dim]
+        return self.split(max(1, -(-n // chunks)), dim)
 
 
     # ---- the ops as methods (see autogradkit.functional for what each does) ------------------
@@ -476,6 +499,45 @@ class Tensor(TensorBase):
     __isub__ = sub_
     __imul__ = mul_
     __itruediv__ = div_
+
+    # ---- issue 15 (H1): cumsum, repeat, masked_fill, bmm ------------------------------------
+    def cumsum(self, dim, *, dtype=None):
+        return _F.cumsum(self, dim, dtype=dtype)
+
+    def repeat(self, *sizes):
+        """Tile the tensor ``sizes`` times along each dimension (PyTorch's ``repeat`` is numpy's
+        ``tile``, not ``numpy.repeat``): x.repeat(2, 3) of a (2,) tensor has shape (2, 6)."""
+        return Repeat.apply(self, sizes=_F._shape_arg(sizes, "repeat"))
+
+    def masked_fill(self, mask, value):
+        return _F.masked_fill(self, mask, value)
+
+    def masked_fill_(self, mask, value):
+        return masked_fill_(self, mask, value)
+
+    def bmm(self, mat2):
+        return _F.bmm(self, mat2)
+    # ---- end of issue 15 (H1) block --------------------------------------------------------
+
+    # ---- issue 15 (H4): random in-place fills, isclose ------------------------------------
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        """Fill in place with numbers drawn uniformly from [a, b) (PyTorch's ``from``/``to``),
+        from the generator ``manual_seed`` resets unless one is given."""
+        from .ops.inplace import random_
+        g = generator if generator is not None else backend.default_generator()
+        return random_(self, lambda shape: g.uniform(a, b, size=shape), "uniform_")
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        """Fill in place with numbers drawn from N(mean, std²)."""
+        from .ops.inplace import random_
+        if std < 0:
+            raise ValueError(f"normal_: std must be >= 0, got {std}")
+        g = generator if generator is not None else backend.default_generator()
+        return random_(self, lambda shape: mean + std * g.standard_normal(shape), "normal_")
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _F.isclose(self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    # ---- end of issue 15 (H4) block --------------------------------------------------------
 
 
 

@@ -172,6 +172,19 @@ class TensorBase:
 
     nelement = numel
 
+    def element_size(self):
+        """Bytes of one element (4 for float32, 8 for float64)."""
+        return int(self._data.itemsize)
+
+    @property
+    def itemsize(self):
+        return int(self._data.itemsize)
+
+    @property
+    def nbytes(self):
+        """Bytes of all the elements: ``numel() * element_size()``."""
+        return int(self._data.nbytes)
+
     @property
     def dtype(self):
         return dtypes.from_numpy(self._data.dtype)

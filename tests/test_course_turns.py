@@ -21,7 +21,7 @@ from autogradkit.exercises import TURNS, load, notebooks
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = {p.name: p for p in notebooks.sources(NOTEBOOKS)}
-TURN_NOTEBOOKS = {f"{i:02d}" for i in range(2, 7)} | {"09"}
+TURN_NOTEBOOKS = {f"{i:02d}" for i in range(2, 7)} | {"09", "10"}
 
 
 def read(path):

@@ -246,8 +246,10 @@ def test_cpu_work_never_asks_for_the_gpu_module(monkeypatch):
 # Devices, moving tensors, printing
 # =============================================================================================
 def test_device_objects():
-    d = ag.device("cuda")
-    assert repr(d) == "device(type='cuda', index=0)" and str(d) == "cuda:0"
+    d = ag.device("cuda")       # as PyTorch: no index until a tensor is on it
+    assert repr(d) == "device(type='cuda')" and str(d) == "cuda" and d.index is None
+    d0 = ag.device("cuda:0")
+    assert repr(d0) == "device(type='cuda', index=0)" and str(d0) == "cuda:0" and d0.index == 0
     assert d == "cuda" and d == "cuda:0" and d == ag.device("cuda", 0) and d != "cpu"
     assert repr(ag.device("cpu")) == "device(type='cpu')" and str(ag.device("cpu")) == "cpu"
     assert len({ag.device("cuda"), ag.device("cuda:0")}) == 1
@@ -586,6 +588,16 @@ CASES = [
     Case("nll_loss", lambda z: _layers().NLLLoss.apply(z, target=np.array([1, 0, 2])), [R(3, 4)], ("NLLLoss",)),
     Case("nll_loss_none", lambda z: _layers().NLLLoss.apply(z, target=np.array([3, 1]), reduction="none"),
          [R(2, 4)], ("NLLLoss",)),
+    # issue 15 (H1): cumsum, repeat, masked_fill(_), bmm, softplus, logsigmoid
+    Case("cumsum", lambda a: a.cumsum(1) * 1.5, [R(3, 4)], ("Cumsum",)),
+    Case("repeat", lambda a: a.repeat(2, 1, 3), [R(3, 2)], ("Repeat",)),
+    Case("masked_fill", lambda a, m, v: a.masked_fill(m, v) + a.masked_fill(m, 2.0),
+         [R(3, 4), np.array([True, False, True, False]), R()], ("MaskedFill",)),
+    Case("masked_fill_inplace", lambda a, m: (a * 1.0).masked_fill_(m, -1.0),
+         [R(3, 4), np.array([[True], [False], [True]])], ("MaskedFill",)),
+    Case("bmm", lambda a, b: a.bmm(b), [R(2, 3, 4), R(2, 4, 2)], ("MatMul",)),
+    Case("softplus", lambda a: _nnf().softplus(a * 30, beta=2.0), [R(3, 4)], ("Softplus",)),
+    Case("logsigmoid", lambda a: _nnf().logsigmoid(a * 30), [R(3, 4)], ("LogSigmoid",)),
     # a small network, end to end
     Case("mlp", lambda x, w1, b1, w2: ((x @ w1 + b1).relu() @ w2).log_softmax(1)[[0, 1, 2], [1, 0, 1]].mean(),
          [R(3, 4), R(4, 5), R(5), R(5, 2)], ("MatMul", "Add", "Relu", "LogSoftmax", "GetItem", "Mean")),

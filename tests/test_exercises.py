@@ -58,8 +58,8 @@ def solutions(exercise_id):
 
 # ---- the exercises exist as the course needs them ------------------------------------------
 def test_one_exercise_per_chapter_with_at_least_three_tasks_and_a_goal_each():
-    # ex9_vjp_puzzles is more practice for chapter 4; ex10_forward_mode is chapter 9's
-    assert [load(e).chapter for e in EXERCISES] == [1, 2, 3, 4, 5, 6, 7, 8, 4, 9]
+    # ex9_vjp_puzzles is more practice for chapter 4; ex10 and ex11 are chapters 9's and 10's
+    assert [load(e).chapter for e in EXERCISES] == [1, 2, 3, 4, 5, 6, 7, 8, 4, 9, 10]
     assert sorted(SOURCES) == sorted(EXERCISES) == sorted(LEARNERS)
     for e in EXERCISES:
         ex = load(e)
@@ -985,6 +985,96 @@ def jvp_norm(x, x_dot):
 def jvp_from_vjps(vjp, v, m):
     J = np.stack([vjp(e) for e in np.eye(m)] + [vjp(np.ones(m))])
     return J[:m] @ v"""),
+    ("ex11_memory_stability", "bce_with_logits", "overflow", """
+def bce_with_logits(z, y):
+    s = 1 / (1 + np.exp(-z))
+    return float(np.mean(-(y * np.log(s) + (1 - y) * np.log(1 - s)))), (s - y) / len(z)"""),
+    ("ex11_memory_stability", "bce_with_logits", "not_averaged", """
+def bce_with_logits(z, y):
+    loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    e = np.exp(-np.abs(z))
+    return float(loss.mean()), np.where(z >= 0, 1 / (1 + e), e / (1 + e)) - y"""),
+    ("ex11_memory_stability", "bce_with_logits", "sign_flipped", """
+def bce_with_logits(z, y):
+    loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    e = np.exp(-np.abs(z))
+    return float(loss.mean()), (y - np.where(z >= 0, 1 / (1 + e), e / (1 + e))) / len(z)"""),
+    ("ex11_memory_stability", "bce_with_logits", "used_engine", """
+import autogradkit
+def bce_with_logits(z, y):
+    zt = autogradkit.tensor(z, requires_grad=True)
+    loss = autogradkit.nn.functional.binary_cross_entropy_with_logits(zt, autogradkit.tensor(y))
+    loss.backward()
+    return loss.item(), zt.grad.numpy()"""),
+    ("ex11_memory_stability", "norm_and_grad", "overflow", """
+def norm_and_grad(x):
+    n = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+    return n[..., 0], np.where(n > 0, x / np.where(n > 0, n, 1), 0.0)"""),
+    ("ex11_memory_stability", "norm_and_grad", "nan_at_zero", """
+def norm_and_grad(x):
+    s = np.max(np.abs(x), axis=-1, keepdims=True)
+    n = s * np.sqrt(np.sum((x / np.where(s > 0, s, 1)) ** 2, axis=-1, keepdims=True))
+    with np.errstate(all="ignore"):
+        return n[..., 0], x / n"""),
+    ("ex11_memory_stability", "leaky_he_std", "slope_ignored",
+     "def leaky_he_std(fan_in, negative_slope):\n    return math.sqrt(2 / fan_in)"),
+    ("ex11_memory_stability", "leaky_he_std", "variance_not_std",
+     "def leaky_he_std(fan_in, negative_slope):\n    return 2 / ((1 + negative_slope ** 2) * fan_in)"),
+    ("ex11_memory_stability", "leaky_he_std", "slope_not_squared",
+     "def leaky_he_std(fan_in, negative_slope):\n    return math.sqrt(2 / ((1 + negative_slope) * fan_in))"),
+    ("ex11_memory_stability", "RecomputedTanhLayer", "saved_output", """
+class RecomputedTanhLayer(autograd.Function):
+    @staticmethod
+    def forward(ctx, x, W):
+        y = ag.tanh(x @ W.t())
+        ctx.save_for_backward(x, W, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, W, y = ctx.saved_tensors
+        grad_u = grad_y * (1 - y * y)
+        return grad_u @ W, grad_u.t() @ x"""),
+    ("ex11_memory_stability", "RecomputedTanhLayer", "saved_output", """
+class RecomputedTanhLayer(autograd.Function):
+    @staticmethod
+    def forward(ctx, x, W):
+        y = ag.tanh(x @ W.t())
+        ctx.save_for_backward(x, W)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, W = ctx.saved_tensors
+        grad_u = grad_y * (1 - ctx.y * ctx.y)
+        return grad_u @ W, grad_u.t() @ x"""),
+    ("ex11_memory_stability", "RecomputedTanhLayer", "no_tanh_slope", """
+class RecomputedTanhLayer(autograd.Function):
+    @staticmethod
+    def forward(ctx, x, W):
+        ctx.save_for_backward(x, W)
+        return ag.tanh(x @ W.t())
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, W = ctx.saved_tensors
+        return grad_y @ W, grad_y.t() @ x"""),
+    ("ex11_memory_stability", "RecomputedTanhLayer", "used_checkpoint", """
+from autogradkit.utils.checkpoint import checkpoint
+class RecomputedTanhLayer(autograd.Function):
+    @staticmethod
+    def forward(ctx, x, W):
+        ctx.save_for_backward(x, W)
+        return ag.tanh(x @ W.t())
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, W = ctx.saved_tensors
+        x, W = x.detach().requires_grad_(), W.detach().requires_grad_()
+        with ag.enable_grad():
+            y = checkpoint(lambda a, b: ag.tanh(a @ b.t()), x, W, use_reentrant=False)
+        return autograd.grad(y, [x, W], grad_y)"""),
 ]
 
 

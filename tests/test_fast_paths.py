@@ -1759,3 +1759,98 @@ def test_relu_and_mse_run_backward_equal_the_reference(which, dtype):
         errors.append((type(info.value), str(info.value)))
     assert errors[0] == errors[1]
 
+
+
+# ==== saved-tensor hooks and anomaly mode: the recording shortcuts step aside ====================
+def _recording_is_reference():
+    replacements = {label: _func(new) for label, (_, new) in fast.REPLACED.items()}
+    for label, new in replacements.items():
+        want = _func(fast.REPLACED[label][0]) if label in fast.RECORDING else new
+        if _live(label) is not want:
+            return False
+    return True
+
+
+def _all_shortcuts_in_place():
+    return all(_live(label) is _func(new) for label, (_, new) in fast.REPLACED.items())
+
+
+def test_hooks_anomaly_and_dual_levels_nest_in_any_order():
+    """Each is a reason for the reference recording (``graph.need_reference`` counts them): the
+    shortcuts come back only when the last one ends, whatever the order, exceptions included."""
+    import warnings
+    from autogradkit.autograd import forward_ad
+    from autogradkit.autograd.graph import saved_tensors_hooks
+    hooks = saved_tensors_hooks(lambda t: t, lambda t: t)
+    assert _all_shortcuts_in_place()
+    forward_ad.enter_dual_level()
+    hooks.__enter__()
+    forward_ad.exit_dual_level()            # the level ends first: the hooks still need it
+    assert _recording_is_reference()
+    hooks.__exit__(None, None, None)
+    assert _all_shortcuts_in_place()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with agk.autograd.detect_anomaly():
+                with forward_ad.dual_level():
+                    with hooks:
+                        assert _recording_is_reference()
+                    assert _recording_is_reference()
+                assert _recording_is_reference()
+                raise KeyError("leave by an exception")
+        except KeyError:
+            pass
+    assert _all_shortcuts_in_place()
+    agk.autograd.set_detect_anomaly(True)
+    assert _recording_is_reference()
+    agk.autograd.set_detect_anomaly(True)   # (already on: still one reason)
+    agk.autograd.set_detect_anomaly(False)
+    assert _all_shortcuts_in_place()
+
+
+@pytest.mark.parametrize("case", ["exp (saves its output)", "mul (saves two inputs)",
+                                  "relu", "linear + mse", "pow (saves both)"])
+def test_nodes_saved_under_hooks_replay_like_the_reference(case):
+    """A node saved under hooks holds ``Packed`` values: the replay shortcuts hand it to the
+    reference, which unpacks it; the gradients and the unpack calls are the same on both paths."""
+    from autogradkit.autograd.graph import saved_tensors_hooks
+    programs = {
+        "exp (saves its output)": lambda x, w: (x.exp() * 1.0).sum(),
+        "mul (saves two inputs)": lambda x, w: (x * x).sum(),
+        "relu": lambda x, w: x.relu().sum(),
+        "linear + mse": lambda x, w: F.mse_loss(F.linear(x, w, w[:, 0] * 1), agk.zeros(4, 2)),
+        "pow (saves both)": lambda x, w: (x.abs() ** w[:, :3]).sum(),
+    }
+
+    def run():
+        unpacked = []
+        x = agk.tensor(np.linspace(-1, 1, 12).reshape(4, 3), requires_grad=True)
+        w = agk.tensor(np.linspace(0.5, 2, 6).reshape(2, 3), requires_grad=True)
+        if case == "pow (saves both)":
+            w = agk.tensor(np.linspace(0.5, 2, 12).reshape(4, 3), requires_grad=True)
+        with saved_tensors_hooks(lambda t: t.detach().numpy().copy(),
+                                 lambda a: unpacked.append(1) or agk.from_numpy(a)):
+            loss = programs[case](x, w)
+        loss.backward()
+        return [t.grad._data for t in (x, w) if t.grad is not None], len(unpacked)
+    got, n_got = run()
+    with reference_path():
+        want, n_want = run()
+    assert n_got == n_want > 0
+    _assert_same(got, want)
+
+
+def test_backward_under_anomaly_mode_runs_on_the_reference_engine(monkeypatch):
+    import warnings
+    calls = []
+    monkeypatch.setattr(fast, "plain_backward", lambda *a: calls.append(a))
+    x = _leaf(np.array([-1.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with agk.autograd.detect_anomaly():
+            with pytest.raises(RuntimeError, match="SqrtBackward0"):
+                x.sqrt().sum().backward()
+    assert calls == []
+    (x * 2.0).sum().backward()
+    assert len(calls) == 1

@@ -67,6 +67,13 @@ EXTRA = [
             [gc.nonzero(3, 1), gc.normal(4)]),
     gc.Case("softmax_then_matmul", lambda x, w: (x.softmax(-1) @ w).logsumexp(0),
             [gc.normal(2, 3, 4), gc.normal(4, 2)]),
+    # issue 15: only the fill value moving (x a constant), and the new ops chained
+    gc.Case("masked_fill_value_tangent_only", lambda v, x: x.masked_fill(ag.tensor(gc.MASK34), v),
+            [gc.normal(), gc.const(ag.tensor(np.arange(12.0).reshape(3, 4)))]),
+    gc.Case("cumsum_repeat_bmm_chain", lambda a, b: ag.bmm(a.cumsum(-1).repeat(2, 1, 1), b),
+            [gc.normal(1, 3, 4), gc.normal(2, 4, 2)]),
+    gc.Case("softplus_logsigmoid_chain", lambda a: gc._nnf().logsigmoid(gc._nnf().softplus(a, 0.5) - 2),
+            [gc.uniform(3, 4, lo=-6, hi=6)]),
 ]
 CASES = gc.CASES + EXTRA
 
@@ -587,6 +594,8 @@ INPLACE = {
     "copy_plain": lambda m, y, o: y.copy_(m.ones(3, dtype=m.float64)),
     "setitem_dual": lambda m, y, o: y.__setitem__(slice(0, 2), o[1:]),
     "setitem_number": lambda m, y, o: y.__setitem__(1, 5.0),
+    "masked_fill_dual_value": lambda m, y, o: y.masked_fill_(m.tensor([True, False, True]), o[2]),
+    "masked_fill_number": lambda m, y, o: y.masked_fill_(m.tensor([False, True, False]), -4.0),
 }
 
 
@@ -627,9 +636,11 @@ SECOND = [
     lambda m, x: x.var() * x.std(),
     lambda m, x: (x.tanh() / (x * x + 1)).sum() + (x[[0, 0, 2]] ** 2).sum(),
     lambda m, x: m.cat([x, x * 2]).max() + m.stack([x, x.sigmoid()]).mean(),
+    lambda m, x: ((m.nn.functional.softplus(x, beta=2.0) * x.cumsum(0)).sum()
+                  + m.nn.functional.logsigmoid(x.repeat(2) * x.repeat(2)).sum()),
 ]
 SECOND_IDS = ["cube", "sin_exp", "logsumexp", "softmax", "var_std", "rational_indexing",
-              "cat_stack_max"]
+              "cat_stack_max", "softplus_cumsum_logsigmoid_repeat"]
 X0, V0 = [0.3, -1.2, 0.8], [1.0, 0.5, -2.0]
 
 

@@ -146,8 +146,10 @@ def _same(a, b):
 
 
 def _telling(a):
-    """Worth comparing: finite, not all whole numbers (no loop counter or count matches)."""
-    return a.size >= 1 and bool(np.all(np.isfinite(a))) and not np.all(a == np.round(a))
+    """Worth comparing: finite, not all whole numbers (no loop counter or count matches), and not
+    all within ``_same``'s absolute tolerance of 0 (5e-200 would "equal" every zero held)."""
+    return (a.size >= 1 and bool(np.all(np.isfinite(a))) and not np.all(a == np.round(a))
+            and not np.all(np.abs(a) <= 1e-9))
 
 
 # The snooping runs on a thread of its own, started now, before any check: the guards' profiler

@@ -61,7 +61,7 @@ import pytest
 # same order; change both together.
 LAYERS: list[list[str]] = [
     # 1. no dependencies inside the package: dtypes, the numpy/CuPy switch, CUDA helpers
-    ["autogradkit.dtypes", "autogradkit.backend", "autogradkit.cuda"],
+    ["autogradkit.dtypes", "autogradkit.backend", "autogradkit.cuda", "autogradkit.accelerator"],
     # 2. formatting, and the grad-mode switch
     ["autogradkit.printing", "autogradkit.autograd.grad_mode"],
     # 3. the tensor's data and bookkeeping, without ops

@@ -12,13 +12,14 @@
 Saved tensors are freed after a node runs, unless ``retain_graph=True``. With
 ``create_graph=True`` the rules run on tensors with recording on, so the gradients carry a graph
 of their own. ``autograd.grad`` passes ``capture``: the gradients of the nodes it names are
-stored there instead of in any ``.grad``.
+stored there instead of in any ``.grad``. Anomaly mode (``autograd.detect_anomaly``) watches each
+node's step like the trace does, and raises at the first NaN or infinity.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import trace
+from . import anomaly_mode, trace
 from .grad_mode import GradMode
 from .math import math_for
 from .node import AccumulateGrad
@@ -68,7 +69,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     for root, g in zip(roots, root_grads):
         pending[root] = g if root not in pending else pending[root] + g
     ready = [r for r in dict.fromkeys(roots) if r not in counts]
-    tracer = trace.active()
+    tracer = anomaly_mode.watch(trace.active())     # anomaly mode checks each node's gradients
     previous, GradMode.enabled = GradMode.enabled, create_graph    # record only if asked to
     try:
         while ready:

@@ -22,6 +22,9 @@ Where things are:
 * the speed shortcuts in ``autogradkit/fast.py`` record ops without ``Op.apply``, so while a level
   is active they step aside: ``fast.install()`` puts a pair of functions in ``LEVEL_HOOKS``, and
   entering a level runs the first (the reference recording goes back in), leaving it the second.
+  The level is one of several reasons for the reference recording (``saved_tensors_hooks`` and
+  anomaly mode are the others): ``autograd.graph.need_reference`` counts them, so the shortcuts
+  come back only when the last one ends.
 
 One level at a time (nesting is refused, as in PyTorch). Only floating-point tensors carry
 tangents; a tangent has its primal's shape, dtype and device.
@@ -32,6 +35,7 @@ import collections
 import weakref
 
 from ..tensor_base import TensorBase
+from .graph import REFERENCE_HOOKS, need_reference
 from .node import ForwardMode, Op
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "enter_dual_level", "exit_dual_level",
@@ -39,9 +43,11 @@ __all__ = ["dual_level", "make_dual", "unpack_dual", "enter_dual_level", "exit_d
 
 UnpackedDualTensor = collections.namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 
-# (on_enter, on_exit) pairs run when a level is entered / left: fast.install() registers the
-# pair that takes its recording shortcuts out of the way while tangents flow, and back after.
-LEVEL_HOOKS = []
+# (on_enter, on_exit) pairs: fast.install() registers the pair that takes its recording shortcuts
+# out of the way while tangents flow, and back after. The same list as autograd.graph's
+# REFERENCE_HOOKS: they run when the first reason for the reference recording begins (a dual
+# level, saved_tensors_hooks, anomaly mode) and when the last one ends.
+LEVEL_HOOKS = REFERENCE_HOOKS
 
 
 class _Level:
@@ -71,8 +77,7 @@ def enter_dual_level():
             "active. Leave it (end the `with forward_ad.dual_level():` block) before entering "
             "another one.")
     level = _Level(0)
-    for on_enter, _ in LEVEL_HOOKS:
-        on_enter()
+    need_reference(True)
     ForwardMode.level = level
     return level.index
 
@@ -88,8 +93,7 @@ def exit_dual_level(*, level=None):
                            f"({active.index}); levels are left in the order they were entered")
     ForwardMode.level = None
     active.drop_all()
-    for _, on_exit in LEVEL_HOOKS:
-        on_exit()
+    need_reference(False)
 
 
 class dual_level:

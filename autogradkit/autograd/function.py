@@ -27,7 +27,8 @@ import weakref
 
 from ..tensor_base import TensorBase
 from ..backend import array_module
-from . import forward_ad
+from . import anomaly_mode, forward_ad
+from .graph import Packed, SavedHooks, pack
 from .grad_mode import GradMode, no_grad
 from .node import Node, _released_error, _inplace_error
 
@@ -74,7 +75,12 @@ class CustomNode(Node):
             raise _released_error(self)
         values = []
         for i, (x, v) in enumerate(zip(self._saved, self._versions)):
-            if isinstance(x, TensorBase):
+            if x.__class__ is Packed:           # saved under saved_tensors_hooks
+                t, changed = x.unpack(f"saved tensor {i} of {self._name}")
+                if changed:
+                    raise _inplace_error(self, f"saved tensor {i}", t, v)
+                x = x.rebuilt(t) if GradMode.enabled else t
+            elif isinstance(x, TensorBase):
                 if x._version != v:
                     raise _inplace_error(self, f"saved tensor {i}", x, v)
             values.append(x)
@@ -169,8 +175,12 @@ class Function:
                               for a in args)
         node._saved = tuple(ctx._to_save)
         node._versions = tuple(x._version if isinstance(x, TensorBase) else None for x in node._saved)
+        if SavedHooks.stack:                # inside saved_tensors_hooks: keep what pack gives
+            node._saved = tuple(pack(x) for x in node._saved)
         node._make = out._make
         result = out._make(out._data, node, True)
+        if anomaly_mode.AnomalyMode.enabled:
+            anomaly_mode.remember(node)     # the learner's line that created it
         return result
 
 

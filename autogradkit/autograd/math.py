@@ -90,6 +90,10 @@ class ArrayMath:
     def permute(self, g, axes):
         return g.transpose(axes)
 
+    def cumsum(self, g, axis):
+        """The running sum along ``axis`` (the ``cumsum`` op's rules)."""
+        return self.xp.cumsum(g, axis=axis)
+
     def index_add(self, shape, key, g, accumulate):
         """A zero array of ``shape`` with ``g`` added at ``key`` (repeated indices add up)."""
         z = self.xp.zeros(shape, dtype=g.dtype)

@@ -17,6 +17,11 @@ A node never holds its own output tensor (that would be a reference cycle: tenso
 tensor). A saved *output* is kept as the raw array; when a differentiable backward needs it as a
 tensor it is rebuilt with ``grad_fn`` pointing back at this node, as PyTorch does.
 
+Inside ``autograd.graph.saved_tensors_hooks(pack, unpack)`` a node keeps what ``pack`` returned
+for each saved tensor (a ``graph.Packed``) and ``unpack`` gives it back when the rule runs. While
+anomaly mode is on (``autograd.detect_anomaly``) a node also remembers the learner's line that
+created it.
+
 Leaves that require grad get an ``AccumulateGrad`` node, which adds incoming gradients to
 ``leaf.grad``. It refers to its leaf weakly, and the leaf refers to it strongly: no cycle.
 """
@@ -27,6 +32,8 @@ import weakref
 import numpy as np
 
 from ..tensor_base import TensorBase
+from .anomaly_mode import AnomalyMode, remember
+from .graph import Packed, SavedHooks, pack
 from .grad_mode import GradMode
 from .math import math_for
 
@@ -199,6 +206,10 @@ class Op(Node):
                                        for x in inputs)
             if cls.save in ("output", "both"):
                 node._out, node._out_vc = out, result._vc
+            if SavedHooks.stack:            # inside saved_tensors_hooks: keep what pack gives
+                node._pack_saved(result)
+            if AnomalyMode.enabled:
+                remember(node)              # the learner's line that created it
         if node.is_view and out.base is not None:
             result._vcs = inputs[0]._vc     # a view shares its base's version counter
             result._base = inputs[0]
@@ -255,6 +266,16 @@ class Op(Node):
             return (*inputs, out)
         return ()
 
+    def _pack_saved(self, result):
+        """Under ``saved_tensors_hooks``: each saved tensor replaced by what ``pack_hook`` returns
+        (``autograd.graph``); the output goes as a tensor on its numbers, without its grad_fn."""
+        if self.save in ("inputs", "both"):
+            self._saved = tuple(pack(x) for x in self._saved)
+        if self.save in ("output", "both"):
+            alias = result._make(self._out)
+            alias._vcs = result._vc
+            self._out = pack(alias, is_output=True)
+
     # -- replaying ----------------------------------------------------------------------------
     def _unpack(self, create_graph):
         """The saved values for ``backward``: arrays, or tensors with ``create_graph``.
@@ -267,6 +288,9 @@ class Op(Node):
             if self._saved is None:
                 raise _released_error(self)
             for i, (x, v) in enumerate(zip(self._saved, self._versions or (0,) * len(self._saved))):
+                if x.__class__ is Packed:               # saved under saved_tensors_hooks
+                    values.append(self._unpacked(x, f"input {i}", create_graph))
+                    continue
                 if not isinstance(x, TensorBase):       # a plain number
                     values.append(x)
                     continue
@@ -274,19 +298,28 @@ class Op(Node):
                     raise _inplace_error(self, f"input {i}", x, v)
                 values.append(x if create_graph else x._data)
         if self.save in ("output", "both"):
-            if self._out is None:
+            out = self._out
+            if out is None:
                 raise _released_error(self)
-            if self._out_vc[0] != 0:
-                raise _inplace_error(self, "the output", self._out, 0, self._out_vc[0])
+            if out.__class__ is Packed:
+                out = self._unpacked(out, "the output", False)
+            elif self._out_vc[0] != 0:
+                raise _inplace_error(self, "the output", out, 0, self._out_vc[0])
             if create_graph:
-                out = self._make(self._out, self, True)
+                out = self._make(out, self, True)
                 carried = self._out_tangent     # forward-over-reverse: the output's tangent too
                 if carried is not None and carried[0] is ForwardMode.level:
                     carried[0].attach(out, self._make(carried[1]))
-                values.append(out)
-            else:
-                values.append(self._out)
+            values.append(out)
         return values
+
+    def _unpacked(self, p, which, create_graph):
+        """A value saved under ``saved_tensors_hooks``, given back by its ``unpack_hook``: its
+        array, or with ``create_graph`` a tensor joined to the original's place in the graph."""
+        t, changed = p.unpack(f"{which} of {self._name}")
+        if changed:     # the original's own numbers, changed in place since they were saved
+            raise _inplace_error(self, which, t, p.version)
+        return p.rebuilt(t) if create_graph else t._data
 
     def _run_backward(self, math, grad, create_graph):
         """ḡ in, one gradient per input out, each in its input's shape and dtype."""
@@ -321,11 +354,13 @@ class Op(Node):
         if self.save in ("inputs", "both"):
             if self._saved is None:
                 raise _released_error(self)
-            out += [x for x in self._saved if isinstance(x, TensorBase)]
+            out += [x.unpack(self._name)[0] if x.__class__ is Packed else x
+                    for x in self._saved if isinstance(x, (TensorBase, Packed))]
         if self.save in ("output", "both"):
             if self._out is None:
                 raise _released_error(self)
-            out.append(self._make(self._out))
+            out.append(self._out.unpack(self._name)[0] if self._out.__class__ is Packed
+                       else self._make(self._out))
         return tuple(out)
 
 

@@ -21,8 +21,9 @@ Pieces:
 * ``vjp_rules``   — checking a VJP rule written by hand on numpy arrays (exercises 4 and 9);
 * ``ex9_vjp_puzzles`` — extra chapter-4 practice: ten VJP rules written by hand;
 * ``ex10_forward_mode`` — chapter 9: JVP rules written by hand, J v from VJPs;
-* ``nb02_chain_rule`` … ``nb06_article``, ``nb09_forward_mode`` — the "your turn" tasks of
-  course notebooks 2–6 and 9, each with a reference implementation that ``use`` goes on with
+* ``ex11_memory_stability`` — chapter 10: stable formulas by hand, checkpointing by hand;
+* ``nb02_chain_rule`` … ``nb06_article``, ``nb09_forward_mode``, ``nb10_memory`` — the "your
+  turn" tasks of course notebooks 2–6, 9 and 10, each with a reference implementation that ``use`` goes on with
   while the learner's is not right yet;
 * ``notebooks``   — the generator: solution source → learner notebook, and the up-to-date check;
 * ``grading``     — ``autogradkit grade``: run a notebook headless and score its tasks.
@@ -35,11 +36,11 @@ from .core import REGISTRY, Exercise, Result
 
 EXERCISES = ("ex1_derivatives", "ex2_chain_rule", "ex3_backward", "ex4_tensors", "ex5_modules",
              "ex6_training", "ex7_devices", "ex8_beyond", "ex9_vjp_puzzles",
-             "ex10_forward_mode")
+             "ex10_forward_mode", "ex11_memory_stability")
 
 # The course notebooks' "your turn" tasks (notebooks/source/NN_*.ipynb): one module each.
 TURNS = ("nb02_chain_rule", "nb03_backward", "nb04_tensors", "nb05_modules", "nb06_article",
-         "nb09_forward_mode")
+         "nb09_forward_mode", "nb10_memory")
 
 
 def load(exercise_id):

@@ -228,6 +228,32 @@ class Checker:
     def fail(self, message, misconception=None, hint=None):
         raise _Stop(message, misconception, hint=hint)
 
+    def call_watching(self, fn, forbidden, key, *args, **kwargs):
+        """``call``, failing with misconception ``key`` when ``fn`` calls a function of a
+        ``forbidden`` module (prefixes, as :func:`guards.watching`) — said first, even when that
+        call then failed. ``key`` may be a function of the name of what was called."""
+        (value, error), used = self.call(guards.watching(_returning_error(fn), forbidden),
+                                         *args, **kwargs)
+        if used:
+            self.fail(f"your code called {used}", key(used) if callable(key) else key)
+        if error is not None:
+            self.call(_raise, error)       # reported as the learner's error (or "not started")
+        return value
+
+
+def _returning_error(fn):
+    """``fn`` returning (value, None), or (None, the exception it raised)."""
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs), None
+        except Exception as exc:            # noqa: BLE001 — re-raised by _raise
+            return None, exc
+    return run
+
+
+def _raise(exc):
+    raise exc
+
 
 class Exercise:
     """One exercise notebook's tasks, their checks, and the learner's progress.

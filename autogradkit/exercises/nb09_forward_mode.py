@@ -31,7 +31,7 @@ from autogradkit.autograd.node import ForwardMode
 
 from .compare import NotNumbers
 from .core import Exercise, as_numbers
-from .guards import NUMPY_ONLY, watching
+from .guards import NUMPY_ONLY
 
 exercise = Exercise("nb09_forward_mode", "Notebook 9: forward mode", chapter=9,
                     heading="Your turn")
@@ -114,30 +114,13 @@ _COMMON_BY_HAND = ("the library doing the work",
                    "see the tangent rules yourself.")
 
 
-def _caught(fn):
-    """``fn`` returning (value, None), or (None, the exception it raised)."""
-    def run(*args):
-        try:
-            return fn(*args), None
-        except Exception as exc:            # noqa: BLE001 — re-raised by _raise below
-            return None, exc
-    return run
-
-
-def _raise(exc):
-    raise exc
-
-
 def _guarded(t, fn, args, forbidden, key):
     """Call learner code watching that it calls nothing in ``forbidden``: a backward pass is
     reported as ``key``, anything else as "used_engine"."""
-    (value, error), used = t.call(watching(_caught(fn), forbidden), *args)
-    if used:            # said first, even when that call then failed
+    def which(used):
         backward = used.startswith(("autogradkit.autograd.engine", "autogradkit.autograd.api"))
-        t.fail(f"your code called {used}", key if backward else "used_engine")
-    if error is not None:
-        t.call(_raise, error)          # reported as the learner's error (or "not started")
-    return value
+        return key if backward else "used_engine"
+    return t.call_watching(fn, forbidden, which, *args)
 
 
 # ---- turn 1: Dual -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from ..backend import to_device
 from ..creation import default_generator
 from ..functional import _renamed
 from ..tensor import Tensor
-from ..ops import layers as _L
+from ..ops import elementwise as _E, layers as _L
 
 relu, tanh, sigmoid = _F.relu, _F.tanh, _F.sigmoid
 
@@ -19,6 +19,17 @@ def softmax(x, dim):
 
 def log_softmax(x, dim):
     return _F.log_softmax(x, dim)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + e^(βx))/β, without overflow for large x and exact for very negative x; x itself
+    where βx > threshold (PyTorch's). Its gradient is σ(βx)."""
+    return _E.Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def logsigmoid(input):
+    """log σ(x) = −softplus(−x), computed stably; its gradient is 1 − σ(x) = σ(−x)."""
+    return _E.LogSigmoid.apply(input)
 
 
 def linear(x, weight, bias=None):
@@ -128,3 +139,26 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """Sigmoid + binary cross-entropy in one stable step."""
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     return _reduce(_L.BCEWithLogits.apply(input, target), reduction, "binary_cross_entropy_with_logits")
+
+
+# ---- layer normalization (helper H2, issue 15) ------------------------------------------------
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """y = (x − mean) / √(var + ε) · weight + bias, the mean and the (biased) variance taken over
+    the last ``len(normalized_shape)`` dimensions. Built from mean, var and sqrt, so its gradient
+    is theirs by the chain rule."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise RuntimeError(
+            f"layer_norm: given normalized_shape={list(shape)}, expected input with shape "
+            f"[*, {', '.join(map(str, shape))}], but got input of size {list(input.shape)}; the "
+            "input's last dimensions must equal normalized_shape")
+    dims = tuple(range(-k, 0))
+    mean = input.mean(dims, keepdim=True)
+    var = input.var(dims, keepdim=True, correction=0)
+    out = (input - mean) / (var + eps).sqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out

@@ -1,10 +1,12 @@
-"""Layers: ``Linear``, ``Sequential``, ``ModuleList``, activations, ``Dropout`` and ``Flatten``."""
+"""Layers: ``Linear``, ``LazyLinear``, ``Sequential``, ``ModuleList``, activations, ``Dropout``,
+``Flatten`` and ``LayerNorm``."""
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
 
 from .. import creation
+from ..autograd.grad_mode import no_grad
 from . import functional as F
 from . import init
 from .module import Module
@@ -37,6 +39,84 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class UninitializedParameter(Parameter):
+    """A parameter whose shape is not known yet: a lazy module's, until its first forward. It holds
+    no numbers; ``materialize(shape)`` gives it its shape (keeping its dtype and device) and turns
+    it, the same object, into a ``Parameter``, so an optimizer given it earlier updates it."""
+    is_uninitialized = True
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad=True, device=None, dtype=None):
+        super().__init__(creation.empty(0, dtype=dtype, device=device), requires_grad)
+
+    def materialize(self, shape, device=None, dtype=None):
+        data = creation.empty(*shape, dtype=dtype or self.dtype, device=device or self.device)
+        self._data = data._data
+        self.__class__ = self.cls_to_become
+
+    @property
+    def shape(self):
+        raise RuntimeError(
+            "Can't access the shape of an uninitialized parameter (a lazy module's, such as "
+            "nn.LazyLinear's, before its first forward). Call the module once, e.g. on a dummy "
+            "batch, to initialize its parameters before using them.")
+
+    def numel(self):
+        raise ValueError(
+            "Attempted to use an uninitialized parameter in numel (a lazy module's, such as "
+            "nn.LazyLinear's, before its first forward). Call the module once, e.g. on a dummy "
+            "batch, to initialize its parameters before using them.")
+
+    def __repr__(self):
+        return "<UninitializedParameter>"
+
+    __str__ = __repr__
+
+
+class LazyLinear(Linear):
+    """``Linear`` whose ``in_features`` is read from the first input: y = x Wᵀ + b with W of shape
+    (out_features, x.shape[-1]). Until then its weight and bias are ``UninitializedParameter``s;
+    the first call gives them their shapes, initialises them as ``Linear`` does (the same random
+    draws, in the same order) and turns the module into a ``Linear``, as PyTorch does."""
+    cls_to_become = Linear
+
+    def __init__(self, out_features, bias=True, device=None, dtype=None):
+        Module.__init__(self)
+        self.in_features, self.out_features = 0, out_features
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+
+    def has_uninitialized_params(self):
+        return any(getattr(p, "is_uninitialized", False) for p in self._parameters.values())
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input):
+        if not self.has_uninitialized_params():
+            return
+        if getattr(input, "ndim", 0) == 0:
+            raise ValueError("LazyLinear: the first input decides in_features (its last dimension), "
+                             f"so it needs at least one dimension; got {type(input).__name__} "
+                             f"with shape {tuple(getattr(input, 'shape', ()))}")
+        with no_grad():
+            self.in_features = input.shape[-1]
+            self.weight.materialize((self.out_features, self.in_features))
+            if self.bias is not None:
+                self.bias.materialize((self.out_features,))
+            self.reset_parameters()
+
+    def forward(self, x):
+        if self.has_uninitialized_params():
+            self.initialize_parameters(x)
+            self.__class__ = self.cls_to_become
+        return F.linear(x, self.weight, self.bias)
 
 
 class Sequential(Module):
@@ -163,6 +243,27 @@ class LogSoftmax(Softmax):
         return F.log_softmax(x, -1 if self.dim is None else self.dim)
 
 
+class Softplus(Module):
+    """softplus(x) = (1/β)·log(1 + e^(βx)), and x itself where βx > threshold."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class LogSigmoid(Module):
+    """log σ(x) = −softplus(−x), computed without overflow."""
+
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
 class Dropout(Module):
     """Zeroes each element with probability p while training (scaling the rest by 1/(1 − p));
     does nothing in eval mode."""
@@ -195,3 +296,39 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class LayerNorm(Module):
+    """y = (x − mean) / √(var + eps) · weight + bias over the last ``len(normalized_shape)``
+    dimensions (the biased variance), per sample; weight starts at 1 and bias at 0."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None,
+                 dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(creation.empty(*self.normalized_shape, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(creation.empty(*self.normalized_shape, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")

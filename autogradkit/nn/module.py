@@ -120,6 +120,14 @@ class Module:
         for _, m in self.named_children():
             yield m
 
+    def apply(self, fn):
+        """Call ``fn(module)`` on every submodule, children first, then on this one (as
+        PyTorch does: ``net.apply(init_weights)``); returns ``self``."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self, prefix="", recurse=True):
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]

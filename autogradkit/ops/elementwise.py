@@ -465,3 +465,47 @@ class Where(Op):
     def jvp(self, math, tc, ta, tb):    # (the condition, a bool tensor, has no tangent)
         return math.where(self.cond, 0 if ta is None else ta, 0 if tb is None else tb)
 
+
+
+class Softplus(Op):
+    """out = log(1 + e^(βx))/β, computed as (log1p(e^(−|βx|)) + max(βx, 0))/β (no overflow for
+    large x, exact for very negative x), and out = x where βx > threshold (PyTorch's)
+    ∂out/∂x = σ(βx) (1 where βx > threshold)"""
+    _name, op, formula = "SoftplusBackward0", "softplus", "∂/∂x = σ(βx) (1 where βx > threshold)"
+    jvp_formula = "ẏ = σ(βx)·ẋ (ẋ where βx > threshold)"
+    save = "inputs"
+
+    def forward(self, x, beta=1.0, threshold=20.0):
+        self.beta, self.threshold = beta, threshold
+        xp = array_module(x)
+        bx = x * beta
+        soft = (xp.log1p(xp.exp(-xp.abs(bx))) + xp.maximum(bx, 0)) / beta
+        return xp.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
+
+    def _slope(self, math, x):
+        bx = x * self.beta
+        return math.where(bx > self.threshold, 1.0, math.sigmoid(bx))
+
+    def backward(self, math, g, x):
+        return g * self._slope(math, x)
+
+    def jvp(self, math, t, x):
+        return t * self._slope(math, x)
+
+
+class LogSigmoid(Op):
+    """out = log σ(x) = −softplus(−x), computed as min(x, 0) − log1p(e^(−|x|))
+    ∂out/∂x = 1 − σ(x) = σ(−x) (computed without cancellation)"""
+    _name, op, formula = "LogSigmoidBackward0", "logsigmoid", "∂/∂x = σ(−x)"
+    jvp_formula = "ẏ = σ(−x)·ẋ"
+    save = "inputs"
+
+    def forward(self, x):
+        xp = array_module(x)
+        return (xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
+
+    def backward(self, math, g, x):
+        return g * math.sigmoid(-x)
+
+    def jvp(self, math, t, x):
+        return t * math.sigmoid(-x)

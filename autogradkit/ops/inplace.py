@@ -142,6 +142,26 @@ def fill_(t, value, op):
     return t
 
 
+def random_(t, draw, op):
+    """``uniform_``/``normal_``: ``t`` takes new numbers ``draw(shape)`` (a float64 numpy array,
+    drawn on the CPU so a seed gives the same numbers on every device), cast to its dtype. Like
+    ``fill_``: its value no longer depends on anything, and in forward mode its tangent is 0."""
+    _check_leaf(t, op)
+    if t._data.dtype.kind not in "fc":
+        raise TypeError(f"{op}: expects a floating-point tensor, got {t._data.dtype}; convert it "
+                        "first (t = t.float())")
+    dual = _dual(t, None, op)
+    values = draw(tuple(t._data.shape)).astype(t._data.dtype)
+    t._data[...] = to_device(values, "cpu" if type(t._data) is np.ndarray else "cuda")
+    t._vc[0] += 1
+    if GradMode.enabled and t._grad_fn is not None:
+        t._grad_fn = None
+        t._requires_grad = False
+    if dual:
+        forward_ad.attach(t, t._make(array_module(t._data).zeros_like(t._data)))
+    return t
+
+
 def copy_(t, src):
     _check_leaf(t, "copy_")
     if not isinstance(src, TensorBase):

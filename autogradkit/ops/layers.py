@@ -69,6 +69,7 @@ class MSELoss(Op):
                 raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got "
                                  f"{reduction!r}")
             self.reduction = reduction
+        a, b = _promote_integer(a, b)
         d = a - b
         if reduction == "none":
             return d * d
@@ -78,15 +79,30 @@ class MSELoss(Op):
 
     def backward(self, math, g, a, b):
         n = a.numel() if isinstance(a, TensorBase) else a.size
+        if not isinstance(a, TensorBase):   # (tensors promote by themselves)
+            a, b = _promote_integer(a, b)
         ga = (a - b) * (g * (2.0 / n if self.reduction == "mean" else 2.0))
         return ga, (-ga if self._next[1] is not None else None)
 
     def jvp(self, math, ta, tb, a, b):
+        if not isinstance(a, TensorBase):
+            a, b = _promote_integer(a, b)
         terms = (a - b) * add_tangents(ta, -tb if tb is not None else None) * 2.0
         if self.reduction == "none":
             return terms
         n = a.numel() if isinstance(a, TensorBase) else a.size
         return terms.sum() / n if self.reduction == "mean" else terms.sum()
+
+
+def _promote_integer(a, b):
+    """PyTorch's type promotion for two arrays: an integer (or bool) one meeting a floating one
+    takes its dtype, so a float32 input against an int64 target gives float32."""
+    ka, kb = a.dtype.kind, b.dtype.kind
+    if ka in "fc" and kb in "biu":
+        return a, b.astype(a.dtype)
+    if kb in "fc" and ka in "biu":
+        return a.astype(b.dtype), b
+    return a, b
 
 
 class BCEWithLogits(Op):

@@ -188,3 +188,34 @@ class Stack(Op):
         lead = (slice(None),) * self.axis
         return add_tangents(*(math.index_add(self.out_shape, lead + (k,), t, False)
                               if t is not None else None for k, t in enumerate(tangents)))
+
+
+class Repeat(Op):
+    """out = x tiled ``sizes`` times along each dimension (PyTorch's ``repeat``: numpy's ``tile``,
+    with leading dimensions of size 1 added to x when ``sizes`` is longer)
+    x̄ = ḡ cut into its tiles, summed"""
+    _name, op, formula = "RepeatBackward0", "repeat", "x̄ = Σ over tiles of ḡ"
+    jvp_formula = "ẏ = ẋ tiled like x"
+
+    def forward(self, x, sizes):
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < x.ndim:
+            raise ValueError(f"repeat: got {len(sizes)} repeat sizes {sizes} for a tensor of shape "
+                             f"{tuple(x.shape)}; give at least one per dimension "
+                             f"(x.repeat({', '.join(['1'] * x.ndim)}) leaves it unchanged)")
+        if any(s < 0 for s in sizes):
+            raise ValueError(f"repeat: repeat sizes can't be negative, got {sizes}")
+        shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+        self.in_shape, self.shape, self.sizes = x.shape, shape, sizes
+        # (s₀, n₀, s₁, n₁, …): tile k of axis i is index k on axis 2i; out merges each pair
+        self.split = tuple(v for s, n in zip(sizes, shape) for v in (s, n))
+        self.out_shape = tuple(s * n for s, n in zip(sizes, shape))
+        return array_module(x).tile(x.reshape(shape), sizes)
+
+    def backward(self, math, g):
+        g = g.reshape(self.split).sum(axis=tuple(range(0, len(self.split), 2)))
+        return g.reshape(self.in_shape)
+
+    def jvp(self, math, t):
+        spread = tuple(v for n in self.shape for v in (1, n))
+        return math.expand(t.reshape(spread), self.split).reshape(self.out_shape)

@@ -48,6 +48,9 @@ class TensorMath:
     def permute(self, g, axes):
         return g.permute(*axes)
 
+    def cumsum(self, g, axis):
+        return fn.cumsum(g, axis)
+
     def index_add(self, shape, key, g, accumulate):
         return IndexAdd.apply(g, shape=shape, key=key, accumulate=accumulate)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..autograd.grad_mode import enable_grad, no_grad
+from ..autograd.grad_mode import no_grad
 from ..backend import array_module
 from .optimizer import Optimizer
 
@@ -29,19 +29,11 @@ class Adam(Optimizer):
 
     @no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
+        loss = self._run_closure(closure)
         for group in self.param_groups:
             lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
             wd, amsgrad = group["weight_decay"], group["amsgrad"]
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                g = p._grad._data
-                if group["maximize"]:
-                    g = -g
+            for p, g in self._gradients(group):
                 x = p._data
                 if wd:
                     if self.decoupled:

@@ -7,6 +7,7 @@ import copy
 
 import numpy as np
 
+from ..autograd.grad_mode import enable_grad
 from ..tensor import Tensor
 
 
@@ -58,6 +59,23 @@ class Optimizer:
         raise NotImplementedError
 
     # ---- saving and loading -----------------------------------------------------------------
+    @staticmethod
+    def _run_closure(closure):
+        """The loss from ``closure()`` (run with grad mode on), or None without one."""
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
+    @staticmethod
+    def _gradients(group):
+        """(parameter, its gradient's array) for each parameter of ``group`` that has a gradient,
+        the gradient negated when the group maximizes."""
+        for p in group["params"]:
+            if p._grad is not None:
+                g = p._grad._data
+                yield p, (-g if group["maximize"] else g)
+
     def state_dict(self):
         """Settings and state, with parameters referred to by their index (as PyTorch does)."""
         index = {}
@@ -107,6 +125,23 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def check_hyperparameters(*named):
+    """PyTorch's checks and messages: each (name, value) must be >= 0 ("Invalid learning rate: -1")."""
+    for name, value in named:
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {name}: {value}")
+
+
+def check_initialized(optimizer, p):
+    """An optimizer that builds its state at construction (Adagrad) needs every parameter's shape,
+    which a lazy module's parameters don't have until its first forward (PyTorch refuses too)."""
+    if getattr(p, "is_uninitialized", False):
+        raise ValueError(
+            f"{type(optimizer).__name__}: attempted to use an uninitialized parameter (from a lazy "
+            "module such as nn.LazyLinear, whose shape is only known at its first forward). Call "
+            "the model once on a dummy batch to initialize its parameters, then build the optimizer.")
 
 
 def _scalar(v):

@@ -1,4 +1,4 @@
-"""``autogradkit.utils``: PyTorch's ``torch.utils`` paths (``utils.data``)."""
-from . import data
+"""``autogradkit.utils``: PyTorch's ``torch.utils`` paths (``utils.data``, ``utils.checkpoint``)."""
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]

@@ -2,7 +2,11 @@
 
 * ``draw(loss, names=..., module=...)`` — the graph as a ``graphviz.Digraph`` (SVG in a notebook;
   a text listing plus install instructions when Graphviz's ``dot`` is missing). ``to_dot`` gives
-  its DOT text, ``text_graph`` a text listing.
+  its DOT text, ``text_graph`` a text listing. Above ``max_nodes`` (300) boxes they draw a
+  summary: repeated patterns folded into one box (``mul → add × 20,000``), the part nearest the
+  output and the leaves, the whole graph's counts (``viz/summary.py``); ``max_nodes=None`` draws
+  everything. Graphviz gets 10 s (``viz.dot.LAYOUT_TIMEOUT``), then the text summary is shown.
+  ``memory=True`` writes the bytes each op saves for backward, and their total.
 * ``BackwardExplorer(loss)`` — step through a real ``backward()`` (replayed from the engine's
   trace): upstream gradient × local rule = what each input receives, sums where paths meet,
   leaf accumulation, and a node inspector. ``ForwardExplorer(loss)`` builds the graph one op at a

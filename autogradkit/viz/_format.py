@@ -90,3 +90,16 @@ def array_block(arr, precision=4, max_line_width=78):
 def esc(text):
     """Escape for HTML (and Graphviz HTML-like labels)."""
     return html.escape(str(text), quote=True)
+
+
+def nbytes(n):
+    """Bytes for people: ``12 B``, ``3.1 KB``, ``2.4 MB`` (1 KB = 1024 bytes; 3 significant
+    digits)."""
+    n = int(n)
+    if n < 1024:
+        return f"{n} B"
+    for unit in ("KB", "MB", "GB", "TB"):
+        n /= 1024.0
+        if n < 1024 or unit == "TB":
+            return f"{n:.3g} {unit}" if n < 1000 else f"{n:.0f} {unit}"
+    return f"{n} B"      # not reached

@@ -11,10 +11,11 @@ backward pass runs against the arrows.
 from __future__ import annotations
 
 import shutil
+import subprocess
 
-from ._format import esc, shape as fmt_shape, short, values
-from .graph import GraphModel
+from ._format import esc, nbytes, shape as fmt_shape, short, values
 from .overlay import Overlay
+from .summary import MAX_NODES, make_model, truncate
 
 FONT = "Helvetica,Arial,sans-serif"
 
@@ -33,11 +34,16 @@ STYLE = {
     "dual": dict(shape="box", style="filled", fillcolor="#f3e8ff", color="#9333ea"),
     "saved": dict(shape="note", style="filled", fillcolor="#fefce8", color="#ca8a04",
                   fontsize="8"),
+    "fold": dict(shape="box", style="rounded,filled,bold", fillcolor="#fef3c7", color="#d97706",
+                 peripheries="2"),
+    "more": dict(shape="box", style="dashed,filled", fillcolor="#f1f5f9", color="#64748b",
+                 fontcolor="#334155"),
 }
 KIND_WORD = {"dual": "dual input", "param": "parameter", "leaf": "leaf", "const": "constant",
              "number": "number",
-             "output": "output", "module": "module"}
+             "output": "output", "module": "module", "fold": "repeated", "more": "not drawn"}
 GRAD_COLOR = "#b91c1c"
+SAVED_COLOR = "#a16207"
 TANGENT_COLOR = "#7e22ce"
 MUTED = "#64748b"
 HIGHLIGHT = dict(penwidth="3", color="#dc2626", fillcolor="#fef08a")
@@ -52,9 +58,39 @@ def _count(n, noun):
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+LAYOUT_TIMEOUT = 10.0      # seconds Graphviz may take to lay a graph out for the notebook
+
+
 def graphviz_available():
     """True when Graphviz's ``dot`` program is on ``PATH`` (needed for SVG/PNG)."""
     return shutil.which("dot") is not None
+
+
+class LayoutTimeout(RuntimeError):
+    """Graphviz took longer than ``LAYOUT_TIMEOUT`` seconds (it was stopped)."""
+
+
+class DotNotFound(RuntimeError):
+    """Graphviz's ``dot`` could not be run."""
+
+
+def run_dot(source, fmt="svg", timeout=None):
+    """``dot -T<fmt>`` on DOT text, stopped after ``timeout`` seconds (default
+    ``LAYOUT_TIMEOUT``; raises ``LayoutTimeout``): bytes of the picture. A notebook never waits
+    on a layout that takes minutes."""
+    timeout = LAYOUT_TIMEOUT if timeout is None else timeout
+    try:
+        proc = subprocess.run(["dot", f"-T{fmt}"], input=source.encode("utf-8"),
+                              capture_output=True, timeout=timeout)
+    except FileNotFoundError as exc:
+        raise DotNotFound(INSTALL_HINT) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LayoutTimeout(f"Graphviz needed more than {timeout:g} s to lay out this graph and "
+                            "was stopped") from exc
+    if proc.returncode != 0:
+        raise RuntimeError(f"Graphviz failed to draw the graph: "
+                           f"{proc.stderr.decode('utf-8', 'replace').strip()}")
+    return proc.stdout
 
 
 
@@ -130,9 +166,31 @@ def op_label(vn, extra=(), show_values=True):
                 f'<font point-size="9" color="#334155">{esc(vn.op)}</font>')
     if vn.show_tangent:
         rows += _tangent_rows(vn, show_values)
+    if vn.saved_bytes is not None:
+        rows.append(f'<font point-size="9" color="{SAVED_COLOR}">saves '
+                    f'{esc(nbytes(vn.saved_bytes))}</font>')
     for line in extra:
         rows.append(f'<font point-size="9" color="{GRAD_COLOR}">{esc(line)}</font>')
     return "<" + "<br/>".join(rows) + ">"
+
+
+def fold_label(vn):
+    """A folded run (``mul → add`` / ``× 20,000``) or the box for what was not drawn."""
+    rows = [f"<b>{esc(vn.title)}</b>"]
+    if vn.kind == "fold":
+        rows.append(f'<font point-size="14"><b>{esc(vn.lines[0])}</b></font>')
+        rows += [f'<font point-size="9" color="{MUTED}">{esc(x)}</font>' for x in vn.lines[1:]]
+    else:
+        rows += [f'<font point-size="9" color="{MUTED}">{esc(x)}</font>' for x in vn.lines]
+    if vn.saved_bytes is not None:
+        rows.append(f'<font point-size="9" color="{SAVED_COLOR}">saves '
+                    f'{esc(nbytes(vn.saved_bytes))} in all</font>')
+    return "<" + "<br/>".join(rows) + ">"
+
+
+def caption_label(text):
+    """A multi-line caption, each line left-aligned (an HTML-like label)."""
+    return "<" + "".join(f'{esc(line)}<br align="left"/>' for line in text.splitlines()) + ">"
 
 
 def saved_label(vn):
@@ -160,32 +218,59 @@ def _view_class():
 
         model = None
         overlay = None
+        outputs = None              # the tensors drawn (to summarise them after a time-out)
+        options = {}
 
         def text(self):
             """The graph as a text listing (what is shown when Graphviz is missing)."""
             return to_text(self.model, self.overlay)
 
         def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
-            text = self.text()
+            """What a notebook shows: SVG (Graphviz stopped after ``LAYOUT_TIMEOUT`` seconds),
+            else the text listing and why."""
             if graphviz_available():
+                include = set(include) if include is not None else {"image/svg+xml"}
+                include -= set(exclude or ())
+                bundle = {}
                 try:
-                    bundle = super()._repr_mimebundle_(include, exclude, **kwargs)
-                    bundle["text/plain"] = text
-                    return bundle
-                except graphviz.ExecutableNotFound:
-                    pass
-                except graphviz.CalledProcessError as exc:
-                    return _text_bundle(text, f"Graphviz failed to draw the graph: {exc}")
-            return _text_bundle(text, INSTALL_HINT)
+                    for mime, fmt in (("image/svg+xml", "svg"), ("image/png", "png"),
+                                      ("image/jpeg", "jpeg")):
+                        if mime in include:
+                            out = run_dot(self.source, fmt)
+                            bundle[mime] = out.decode("utf-8") if fmt == "svg" else out
+                except DotNotFound:
+                    return _text_bundle(self.text(), INSTALL_HINT)
+                except LayoutTimeout as exc:
+                    return _text_bundle(self.summary_text(), f"{exc}, so it is shown as text. "
+                                        f"{_MORE_HINT}")
+                except RuntimeError as exc:
+                    return _text_bundle(self.text(), str(exc))
+                bundle["text/plain"] = self.text()
+                return bundle
+            return _text_bundle(self.text(), INSTALL_HINT)
+
+        def summary_text(self):
+            """The text listing, summarised when the graph is over the default budget."""
+            m = self.model
+            if self.outputs is not None and m.summary is None and len(m.nodes) > MAX_NODES:
+                return text_graph(*self.outputs, max_nodes=MAX_NODES, **self.options)
+            if m.summary is None and len(m.nodes) > MAX_NODES:
+                return to_text(truncate(m, MAX_NODES), self.overlay)
+            return self.text()
 
         def __repr__(self):
             m = self.model
+            summary = "; summarised" if m.summary is not None else ""
             return (f"<autograd graph: {_count(m.op_count(), 'op')}, "
-                    f"{_count(m.tensor_count(), 'tensor')}; "
+                    f"{_count(m.tensor_count(), 'tensor')}{summary}; "
                     ".source is its DOT text, .text() a text listing>")
 
     _VIEW_CLASS = GraphView
     return GraphView
+
+
+_MORE_HINT = ("draw(..., max_nodes=300) draws a summary in a second; viz.render(viz.to_dot(..., "
+              "max_nodes=None), \"graph\") saves the whole graph to a file, with no time limit.")
 
 
 def _text_bundle(text, hint):
@@ -219,6 +304,8 @@ def build_digraph(model, overlay=None, rankdir="LR", show_values=True):
                 classes.append("agk-done")
         elif vn.kind == "saved":
             label = saved_label(vn)
+        elif vn.kind in ("fold", "more"):
+            label = fold_label(vn)
         else:
             label = tensor_label(vn, ov.grads.get(nid), show_values, ov.show_grads)
             if ov.extra.get(nid):
@@ -253,7 +340,7 @@ def build_digraph(model, overlay=None, rankdir="LR", show_values=True):
         attrs = {}
         if e.kind == "saved":
             attrs = dict(style="dotted", arrowhead="none", color="#ca8a04")
-        label = ov.edge_labels.get((e.src, e.dst))
+        label = ov.edge_labels.get((e.src, e.dst)) or e.label
         if label:
             attrs.update(label=label, fontcolor=GRAD_COLOR)
         dst = model.nodes[e.dst]
@@ -265,11 +352,13 @@ def build_digraph(model, overlay=None, rankdir="LR", show_values=True):
         g.edge(e.src, e.dst, **attrs)
     if ov.caption:
         g.attr(label=ov.caption, labelloc="t", labeljust="l", fontsize="11")
+    elif model.caption:
+        g.attr(label=caption_label(model.caption), labelloc="t", labeljust="l", fontsize="11")
     return g
 
 
 def draw(*outputs, names=None, module=None, group=None, show_saved=False, show_constants=True,
-         rankdir="LR", show_values=True, tangents=None):
+         rankdir="LR", show_values=True, tangents=None, max_nodes=MAX_NODES, memory=False):
     """Draw the graph that produced ``outputs`` (tensors): a ``graphviz.Digraph`` (shown as SVG).
 
     * ``names``: ``{"x": x, "w": w}`` names tensors (leaves, constants, intermediates, outputs);
@@ -286,15 +375,28 @@ def draw(*outputs, names=None, module=None, group=None, show_saved=False, show_c
       (an error says how to record one), ``False`` draws the reverse-mode graph; a
       ``ForwardTrace`` says which recording to draw.
 
+    * ``max_nodes`` (default 300): above that many boxes, draw a summary — the part nearest the
+      output(s) and the leaves, each repeated pattern folded into one box (``mul → add ×
+      20,000``), and a caption with the whole graph's counts. ``max_nodes=None`` draws it all.
+    * ``memory=True`` writes on each op the bytes it saves for backward (``saves 3.1 KB``) and,
+      above the graph, their total (each array counted once, however many ops share it).
+
     Without Graphviz's ``dot`` program the result shows as a text listing (with how to install
-    Graphviz); ``.source`` is the DOT text either way.
+    Graphviz); ``.source`` is the DOT text either way. In a notebook Graphviz gets
+    ``LAYOUT_TIMEOUT`` seconds (10) to lay the graph out; past that the text summary is shown.
     """
     model = _forward_model(outputs, names, tangents)
     if model is not None:
-        return build_digraph(model, rankdir=rankdir, show_values=show_values)
-    model = GraphModel(*outputs, names=names, module=module, group=group,
-                       show_constants=show_constants, show_saved=show_saved)
-    return build_digraph(model, rankdir=rankdir, show_values=show_values)
+        g = build_digraph(truncate(model, max_nodes), rankdir=rankdir, show_values=show_values)
+        return g
+    model = make_model(outputs, names=names, module=module, group=group,
+                       show_constants=show_constants, show_saved=show_saved, memory=memory,
+                       max_nodes=max_nodes)
+    g = build_digraph(model, rankdir=rankdir, show_values=show_values)
+    g.outputs = outputs
+    g.options = dict(names=names, module=module, show_constants=show_constants,
+                     show_saved=show_saved, memory=memory)
+    return g
 
 
 def _forward_model(outputs, names, tangents):
@@ -321,6 +423,8 @@ def _ref(model, nid):
     vn = model.nodes[nid]
     if vn.kind == "op":
         return vn.output_name or nid
+    if vn.kind in ("fold", "more"):
+        return nid
     return vn.title
 
 
@@ -337,12 +441,18 @@ def to_text(model, overlay=None):
         lines = [f"forward-mode graph: {_count(model.op_count(), 'op')}, "
                  f"{_count(model.tensor_count(), 'tensor')} "
                  "(inputs first, the output last; each value with its tangent)"]
+    elif model.summary is not None:
+        lines = [f"autograd graph: {_count(model.op_count(), 'op')}, "
+                 f"{_count(model.tensor_count(), 'tensor')} — a summary "
+                 "(inputs first, the output last)"]
     else:
         lines = [f"autograd graph: {_count(model.op_count(), 'op')}, "
                  f"{_count(model.tensor_count(), 'tensor')} "
                  "(inputs first, the output last)"]
     if ov.caption:
         lines.append(ov.caption)
+    elif model.caption:
+        lines += model.caption.splitlines()
     saved_for = {e.dst: model.nodes[e.src] for e in model.edges if e.kind == "saved"}
     for nid in ids:
         vn = model.nodes[nid]
@@ -362,6 +472,16 @@ def to_text(model, overlay=None):
                 text += f"  {extra}"
             if nid in saved_for:
                 text += "  saved: " + "; ".join(saved_for[nid].lines)
+            if vn.saved_bytes is not None:
+                text += f"  saves {nbytes(vn.saved_bytes)}"
+        elif vn.kind in ("fold", "more"):
+            ins = _inputs_of(model, nid)
+            text = f"{name}= {vn.title}"
+            text += f"  {vn.lines[0]}" if vn.kind == "fold" else ""
+            text += f"   ← {', '.join(ins)}" if ins else ""
+            text += "   (" + "; ".join(vn.lines[1:] if vn.kind == "fold" else vn.lines) + ")"
+            if vn.saved_bytes is not None:
+                text += f"  saves {nbytes(vn.saved_bytes)} in all"
         elif vn.kind == "module":
             ins = [_ref(model, e.src) for e in model.edges if e.dst == nid and e.kind == "data"]
             text = f"{name}  module    {vn.note} ← {', '.join(ins)};  " + "; ".join(vn.lines)
@@ -389,25 +509,32 @@ def _values3(a):
     return values(a, 3)
 
 
-def text_graph(*outputs, **options):
-    """``draw(...)``'s graph as a text listing (needs no Graphviz); ``tangents=`` as in ``draw``."""
+def _inputs_of(model, nid):
+    return [_ref(model, e.src) + (f" {e.label}" if e.label else "")
+            for e in model.edges if e.dst == nid and e.kind == "data"]
+
+
+def text_graph(*outputs, max_nodes=MAX_NODES, **options):
+    """``draw(...)``'s graph as a text listing (needs no Graphviz); ``tangents=``, ``max_nodes=``
+    and ``memory=`` as in ``draw`` (a large graph is summarised the same way)."""
     model = _forward_model(outputs, options.get("names"), options.get("tangents"))
     if model is not None:
-        return to_text(model)
-    model = GraphModel(*outputs, **{k: v for k, v in options.items()
-                                    if k in ("names", "module", "group", "show_constants",
-                                             "show_saved")})
+        return to_text(truncate(model, max_nodes))
+    model = make_model(outputs, max_nodes=max_nodes,
+                       **{k: v for k, v in options.items()
+                          if k in ("names", "module", "group", "show_constants", "show_saved",
+                                   "memory")})
     return to_text(model)
 
 
 # ---- files -----------------------------------------------------------------------------------
 def svg(view_or_dot):
-    """SVG text of a ``GraphView`` or of DOT text (needs Graphviz's ``dot``)."""
-    import graphviz
+    """SVG text of a ``GraphView`` or of DOT text (needs Graphviz's ``dot``; raises
+    ``LayoutTimeout`` after ``LAYOUT_TIMEOUT`` seconds)."""
     src = view_or_dot.source if hasattr(view_or_dot, "source") else str(view_or_dot)
     if not graphviz_available():
         raise RuntimeError(INSTALL_HINT)
-    return graphviz.Source(src).pipe(format="svg", encoding="utf-8")
+    return run_dot(src, "svg").decode("utf-8")
 
 
 def render(dot_text, path_without_suffix, fmt="svg"):
@@ -436,4 +563,5 @@ def render(dot_text, path_without_suffix, fmt="svg"):
 
 
 __all__ = ["draw", "to_dot", "to_text", "text_graph", "render", "svg", "graphviz_available",
-           "build_digraph", "Overlay", "INSTALL_HINT"]
+           "build_digraph", "Overlay", "INSTALL_HINT", "LAYOUT_TIMEOUT", "LayoutTimeout",
+           "MAX_NODES", "run_dot"]

@@ -263,7 +263,12 @@ class JVPFrame:
     inputs: list = field(default_factory=list)  # [(slot, name, primal, tangent)] of the op
     primal: object = None           # the output's primal and tangent (as the op's jvp gave it)
     tangent: object = None
-    known: dict = field(default_factory=dict)   # id -> (primal, tangent) known so far
+    steps: object = field(default=None, repr=False)    # the JVPSteps it belongs to
+
+    @property
+    def known(self):
+        """id -> (primal, tangent) of every value known at this moment (made when read)."""
+        return self.steps.known(self.index) if self.steps is not None else {}
 
     @property
     def text(self):
@@ -294,9 +299,10 @@ class JVPSteps:
                      " tangents into its output's: ẏ = J ẋ, alongside the value")
         lines.append("①a, ②b …: an op's 1st, 2nd … input slot, named as in its rule; ȧ is "
                      "the tangent in slot a (an input without a tangent counts as 0)")
+        self._known = dict(known)
         frames = [JVPFrame(0, None, f"Start · {len(self.ops)} forward step"
                            f"{'' if len(self.ops) == 1 else 's'} with tangents", lines,
-                           known=dict(known))]
+                           steps=self)]
         for k, nid in enumerate(self.ops, start=1):
             vn = model.nodes[nid]
             rec = model.records[nid]
@@ -321,10 +327,17 @@ class JVPSteps:
             dotted = tangent_name(out) if len(out) == 1 else ""
             also = f" = {dotted}" if dotted and dotted != "ẏ" else ""
             lines.append(f"its tangent ẏ{also} = {_tangent_values(rec.tangent)}")
-            known[nid] = (rec.primal, rec.tangent)
             frames.append(JVPFrame(k, nid, title, lines, rec, ins, rec.primal, rec.tangent,
-                                   dict(known)))
+                                   steps=self))
         self.frames = frames
+
+    def known(self, k):
+        """id -> (primal, tangent) of the inputs and of the first ``k`` ops' outputs."""
+        known = dict(self._known)
+        for nid in self.ops[:k]:
+            rec = self.model.records[nid]
+            known[nid] = (rec.primal, rec.tangent)
+        return known
 
     def __len__(self):
         return len(self.frames)

@@ -52,6 +52,7 @@ class VNode:
     jvp_formula: str = ""           # op nodes of a forward-mode drawing: the op's jvp rule
     tangent: object = None          # forward-mode drawings: NumPy copy of the tangent (or None)
     show_tangent: bool = False      # forward-mode drawings: show value and tangent (ẋ)
+    saved_bytes: int | None = None  # op nodes of a ``memory=True`` drawing: bytes kept for backward
 
     @property
     def rule(self):
@@ -79,6 +80,7 @@ class VEdge:
     dst: str
     index: int = 0
     kind: str = "data"              # "data" or "saved"
+    label: str = ""                 # summaries: how many engine edges this one stands for
 
 
 @dataclass
@@ -171,6 +173,50 @@ def _saved_inputs(node):
     return saved
 
 
+def walk(roots):
+    """Every engine node reachable from ``roots``, breadth-first, inputs in order.
+
+    Iterative (a 100,000-op chain needs no recursion) and cheap: one set and one list. The order
+    is the order of the ids ``n0``, ``n1`` … (nearest the output first)."""
+    queue, head = [r for r in roots if r is not None], 0
+    order = []
+    seen = set()
+    while head < len(queue):
+        node = queue[head]
+        head += 1
+        if node in seen:
+            continue
+        seen.add(node)
+        order.append(node)
+        for nxt in node._next:
+            if nxt is not None and nxt not in seen:
+                queue.append(nxt)
+    return order
+
+
+def roots_of(outputs):
+    """The engine node each output's graph starts at (its ``grad_fn``, a leaf's
+    ``AccumulateGrad``, or ``None`` for a tensor that needs no gradient)."""
+    roots = []
+    for t in outputs:
+        if t.grad_fn is not None:
+            roots.append(t.grad_fn)
+        elif t.requires_grad:
+            roots.append(t._accum or t._accumulator())
+        else:
+            roots.append(None)
+    return roots
+
+
+def check_outputs(outputs):
+    from ..tensor import Tensor
+    if not outputs:
+        raise TypeError("draw: give at least one tensor, e.g. draw(loss)")
+    for t in outputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"draw: expected tensors, got {type(t).__name__}")
+
+
 def _module_names(names, module):
     """id(tensor) -> (name, tensor): explicit ``names`` win over ``named_parameters()``.
 
@@ -204,15 +250,12 @@ class GraphModel:
     """
 
     tangents = False                # a forward-mode drawing (viz/forward.py): values and tangents
+    caption = ""                    # a note drawn above the graph (totals, a summary's counts)
+    summary = None                  # summaries (viz/summary.py): the whole graph's counts
 
     def __init__(self, *outputs, names=None, module=None, group=None, show_constants=True,
-                 show_saved=False):
-        from ..tensor import Tensor
-        if not outputs:
-            raise TypeError("draw: give at least one tensor, e.g. draw(loss)")
-        for t in outputs:
-            if not isinstance(t, Tensor):
-                raise TypeError(f"draw: expected tensors, got {type(t).__name__}")
+                 show_saved=False, memory=False, _order=None):
+        check_outputs(outputs)
         if group not in (None, "cluster", "collapse"):
             raise ValueError(f"group must be None, 'cluster' or 'collapse', got {group!r}")
         if group is not None and module is None:
@@ -226,6 +269,8 @@ class GraphModel:
         self.outputs = []                   # ids of the output nodes
         self.clusters = []
         self.owner = {}                     # id -> the id it is drawn as (collapsed modules)
+        self.memory = memory
+        self._order = _order
         self._build(outputs, _module_names(names, module), show_constants, show_saved)
         self.all_nodes = self.nodes         # with collapsed modules: also the nodes inside them
         if group == "cluster":
@@ -243,34 +288,21 @@ class GraphModel:
         for name, t in named.values():
             if t.grad_fn is not None:
                 made_by.setdefault(t.grad_fn, name)
-        roots = []
-        for t in outputs:
-            if t.grad_fn is not None:
-                roots.append(t.grad_fn)
-            elif t.requires_grad:
-                roots.append(t._accum or t._accumulator())
-            else:
-                roots.append(None)
+        roots = roots_of(outputs)
         counters = {"leaf": 0, "param": 0, "const": 0}
         consts = {}                         # id(tensor) -> const id (one node per constant tensor)
         keep = []                           # tensors kept alive while ids of them are in use
-        queue, head = [r for r in roots if r is not None], 0
-        order = []
-        seen = set()
-        while head < len(queue):            # breadth-first, inputs in order: a stable walk
-            node = queue[head]
-            head += 1
-            if node in seen:
-                continue
-            seen.add(node)
-            order.append(node)
-            for nxt in node._next:
-                if nxt is not None and nxt not in seen:
-                    queue.append(nxt)
+        order = self._order if self._order is not None else walk(roots)   # a stable walk
+        self._order = None
         self.by_engine = {node: f"n{i}" for i, node in enumerate(order)}
+        shown, redirect = self._shown(order)
+        ref = self.by_engine.__getitem__ if not redirect else \
+            (lambda n: redirect.get(n) or self.by_engine[n])
         n_const = 0
         n_saved = 0
         for node in order:
+            if shown is not None and node not in shown:
+                continue
             nid = self.by_engine[node]
             if isinstance(node, AccumulateGrad):
                 v = node.variable
@@ -295,7 +327,7 @@ class GraphModel:
             saved = _saved_inputs(node)
             for i, nxt in enumerate(node._next):
                 if nxt is not None:
-                    vn.inputs.append((names_in[i], self.by_engine[nxt]))
+                    vn.inputs.append((names_in[i], ref(nxt)))
                     continue
                 if not show_constants:
                     vn.inputs.append((names_in[i], None))
@@ -330,6 +362,8 @@ class GraphModel:
                     vn.inputs.append((names_in[i], None))
                     continue
                 vn.inputs.append((names_in[i], cid))
+            if self.memory:
+                vn.saved_bytes = saved_nbytes(node)
             if show_saved and getattr(node, "save", None) is not None:
                 sid = f"s{n_saved}"
                 n_saved += 1
@@ -338,9 +372,12 @@ class GraphModel:
                 self.edges.append(VEdge(sid, nid, 0, kind="saved"))
         for node in order:
             nid = self.by_engine[node]
+            if nid not in self.nodes:
+                continue
             for i, (_, src) in enumerate(self.nodes[nid].inputs):
                 if src is not None:
                     self.edges.append(VEdge(src, nid, i))
+        self._add_hidden(order, ref)
         for k, (t, root) in enumerate(zip(outputs, roots)):
             oid = f"o{k}"
             default = "output" if len(outputs) == 1 else f"output {k}"
@@ -348,16 +385,29 @@ class GraphModel:
             on = self._tensor_node(oid, "output", name, t)
             if t.grad_fn is not None:
                 on.note = f"made by {t.grad_fn.name()}"
-                self.nodes[self.by_engine[root]].shape = on.shape
+                if self.by_engine[root] in self.nodes:
+                    self.nodes[self.by_engine[root]].shape = on.shape
             self.nodes[oid] = on
             self.outputs.append(oid)
             if root is not None:
-                self.edges.append(VEdge(self.by_engine[root], oid, 0))
+                self.edges.append(VEdge(ref(root), oid, 0))
         for _, t in named.values():             # shapes of named intermediates
-            if t.grad_fn is not None and t.grad_fn in self.by_engine:
+            if t.grad_fn is not None and self.by_engine.get(t.grad_fn) in self.nodes:
                 self.nodes[self.by_engine[t.grad_fn]].shape = tuple(t.shape)
         self.owner = {i: i for i in self.nodes}
+        for node, drawn in redirect.items():
+            self.owner[self.by_engine[node]] = drawn
+        if self.memory:
+            self.caption = memory_caption(order)
         del keep
+
+    def _shown(self, order):
+        """Which engine nodes get a box (``None``: all) and where the others are drawn
+        (engine node -> drawn id); a summary (``viz/summary.py``) draws only some of them."""
+        return None, {}
+
+    def _add_hidden(self, order, ref):
+        """A summary adds the boxes that stand for the engine nodes it does not draw."""
 
     def _tensor_node(self, nid, kind, name, t):
         grad, state = None, "none"
@@ -487,7 +537,7 @@ class GraphModel:
             back.setdefault(e.dst, []).append((e.index, e.kind, e.src))
         for v in back.values():
             v.sort(key=lambda t: (t[1] != "saved", t[0]))
-        order, done = [], set()
+        order, done, opened = [], set(), set()
         for start in self.outputs + list(self.nodes):
             if start in done or start not in self.nodes:
                 continue
@@ -500,9 +550,12 @@ class GraphModel:
                     done.add(nid)
                     order.append(nid)
                     continue
+                if nid in opened:           # a summary's boxes can make a cycle: once only
+                    continue
+                opened.add(nid)
                 stack.append((nid, True))
                 for _, _, src in reversed(back.get(nid, [])):
-                    if src not in done:
+                    if src not in done and src not in opened:
                         stack.append((src, False))
         return order
 
@@ -526,6 +579,32 @@ class GraphModel:
 
 
 _MISSING = object()
+
+
+def saved_totals(order):
+    """(bytes, arrays) saved for backward by the engine nodes ``order``, each array counted once
+    however many nodes share it (``a * a`` saves ``a`` twice; it is held once)."""
+    from ..autograd.graph import saved_arrays
+    seen = set()
+    total = 0
+    for node in order:
+        for a in saved_arrays(node):
+            if id(a) not in seen:
+                seen.add(id(a))
+                total += int(a.nbytes)
+    return total, len(seen)
+
+
+def memory_caption(order):
+    from ._format import nbytes
+    total, count = saved_totals(order)
+    return (f"saved for backward: {nbytes(total)} in {count:,} array{'' if count == 1 else 's'} "
+            "(shared arrays counted once)")
+
+
+def saved_nbytes(node):
+    from ..autograd.graph import saved_nbytes as nb
+    return nb(node)
 
 
 def _reach(starts, adj):

@@ -12,6 +12,7 @@ explorer that builds the graph one op at a time. Neither needs ipywidgets or Gra
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,7 +91,10 @@ def _axes_text(axes):
 
 
 class BackwardReplay:
-    """The frames of one recorded backward pass over the graph ``model`` (a ``GraphModel``)."""
+    """The frames of one recorded backward pass over the graph ``model`` (a ``GraphModel``).
+
+    ``replay.frames[k]`` (or ``replay[k]``) is made when asked for, from what each event changed:
+    a 4,000-step backward is replayed in milliseconds, and a frame costs the same at any step."""
 
     def __init__(self, model, trace):
         self.model = model
@@ -104,6 +108,7 @@ class BackwardReplay:
                 f"this trace does not belong to this graph: it ran {unknown[0]}, which is not in "
                 "the graph of the given output. Trace the backward of the same output you draw.")
         steps = [e for e in events if type(e).__name__ == "Step"]
+        self._steps = steps
         self.steps_total = len(steps)
         # leaves start with the .grad they had before this backward (from the trace itself)
         leaf_grads = {}
@@ -113,51 +118,82 @@ class BackwardReplay:
         for e in reversed(events):
             if type(e).__name__ == "Accumulate":
                 leaf_grads[model.by_engine[e.node]] = to_numpy(e.before)
-        received, sent, totals, contributions = {}, {}, {}, {}
-        ran = set()
-        frames = [self._start_frame(steps, dict(leaf_grads))]
+        self._leaf_start = leaf_grads
+        contributions = {}
+        deltas = []                         # per event: what it changed (arrays copied once)
         step_no = 0
         last_step = None
-        for k, ev in enumerate(events, start=1):
+        for ev in events:
             kind = type(ev).__name__
             nid = model.by_engine[ev.node]
-            hot = ()
             if kind == "Step":
                 step_no += 1
                 last_step = nid
-                g_out = to_numpy(ev.grad_output)
-                received[nid] = g_out
-                ran.add(nid)
                 op = nodes[nid]
-                hot_list = []
+                sent = []
                 for i, ((_, src), g) in enumerate(zip(op.inputs, ev.grad_inputs)):
                     if src is None or g is None or not nodes[src].engine:
                         continue
                     arr = to_numpy(g)
-                    sent[(src, nid, i)] = arr
+                    sent.append(((src, nid, i), arr))
                     contributions.setdefault(src, []).append((nid, i, arr))
-                    totals[src] = arr if src not in totals else totals[src]
-                    hot_list.append((src, nid))
-                hot = tuple(hot_list)
-                title, lines = self._describe_step(op, ev, step_no)
+                deltas.append((kind, nid, ev, to_numpy(ev.grad_output), sent, step_no, 0))
             elif kind == "Sum":
-                totals[nid] = to_numpy(ev.after)
-                hot = tuple((nid, d) for d, _, _ in contributions.get(nid, ()))
-                title, lines = self._describe_sum(nid, ev, contributions.get(nid, []), last_step)
+                n = len(contributions.get(nid, ()))
+                deltas.append((kind, nid, ev, to_numpy(ev.after), last_step, step_no, n))
             else:   # Accumulate
-                leaf_grads[nid] = to_numpy(ev.after)
-                hot = tuple((nid, d) for d, _, _ in contributions.get(nid, ()))
-                title, lines = self._describe_accumulate(nid, ev, contributions.get(nid, []))
-            frames.append(Frame(k, kind.lower(), model.owner.get(nid, nid), ev, title, lines,
-                                dict(received), dict(sent), dict(totals), dict(leaf_grads),
-                                frozenset(ran), hot))
-        self.frames = frames
+                n = len(contributions.get(nid, ()))
+                deltas.append((kind, nid, ev, to_numpy(ev.after), None, step_no, n))
+        self._deltas = deltas
+        self._contributions = contributions
+        self._cache = {}
+        self.frames = _Frames(self)
 
     def __len__(self):
-        return len(self.frames)
+        return len(self._deltas) + 1
 
     def __getitem__(self, k):
         return self.frames[k]
+
+    def _frame(self, k):
+        """Frame ``k``, made from the first ``k`` events (kept for the few last asked for)."""
+        f = self._cache.get(k)
+        if f is not None:
+            return f
+        model = self.model
+        received, sent, totals, leaf_grads, ran = {}, {}, {}, dict(self._leaf_start), set()
+        for kind, nid, _, arr, extra, _, _ in self._deltas[:k]:
+            if kind == "Step":
+                received[nid] = arr
+                ran.add(nid)
+                for key, g in extra:
+                    sent[key] = g
+                    if key[0] not in totals:
+                        totals[key[0]] = g
+            elif kind == "Sum":
+                totals[nid] = arr
+            else:
+                leaf_grads[nid] = arr
+        if k == 0:
+            f = self._start_frame(self._steps, leaf_grads)
+        else:
+            kind, nid, ev, arr, extra, step_no, n = self._deltas[k - 1]
+            contribs = self._contributions.get(nid, [])[:n]
+            if kind == "Step":
+                hot = tuple((key[0], nid) for key, _ in extra)
+                title, lines = self._describe_step(model.all_nodes[nid], ev, step_no)
+            elif kind == "Sum":
+                hot = tuple((nid, d) for d, _, _ in contribs)
+                title, lines = self._describe_sum(nid, ev, contribs, extra)
+            else:
+                hot = tuple((nid, d) for d, _, _ in contribs)
+                title, lines = self._describe_accumulate(nid, ev, contribs)
+            f = Frame(k, kind.lower(), model.owner.get(nid, nid), ev, title, lines, received,
+                      sent, totals, leaf_grads, frozenset(ran), hot)
+        if len(self._cache) >= 32:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[k] = f
+        return f
 
     # ---- words -------------------------------------------------------------------------------
     def _name(self, nid):
@@ -277,19 +313,24 @@ class BackwardReplay:
         return f"Accumulate · {vn.title}.grad", lines
 
     # ---- drawing -------------------------------------------------------------------------------
-    def overlay(self, k):
-        """What to draw on the graph at frame ``k`` (an ``Overlay`` for ``build_digraph``)."""
+    def overlay(self, k, only=None):
+        """What to draw on the graph at frame ``k`` (an ``Overlay`` for ``build_digraph``);
+        ``only``: a set of drawn ids, to label just those (a window of a large graph)."""
         f = self.frames[k]
         own = self.model.owner
+
+        def shown(i):
+            return only is None or i in only
+
         ov = Overlay(current=f.node, slot_labels=False)
         ov.ran = {own.get(n, n) for n in f.ran}
         for nid, g in f.received.items():
             vis = own.get(nid, nid)
-            if self.model.nodes[vis].kind == "op":
+            if shown(vis) and self.model.nodes[vis].kind == "op":
                 ov.extra[vis] = [f"ḡ {_edge_text(g, '= ')}"]
         for nid, g in f.leaf_grads.items():
             vis = own.get(nid, nid)
-            if vis == nid:
+            if vis == nid and shown(nid):
                 ov.grads[nid] = ("none", None) if g is None else ("value", g)
         if self.steps_total:
             seed = to_numpy(self.trace.steps[0].grad_output)
@@ -297,10 +338,30 @@ class BackwardReplay:
                 ov.extra[o] = [f"ḡ {_edge_text(seed, '= ')} (start)"]
         for (src, dst, _), g in f.sent.items():
             key = (own.get(src, src), own.get(dst, dst))
-            if key[0] != key[1]:
+            if key[0] != key[1] and shown(key[0]) and shown(key[1]):
                 ov.edge_labels[key] = "← " + _edge_text(g)
         ov.hot_edges = {(own.get(a, a), own.get(b, b)) for a, b in f.hot}
         return ov
+
+
+class _Frames(Sequence):
+    """``replay.frames``: a sequence whose frames are made when read (``frames[k]``, slices)."""
+
+    def __init__(self, replay):
+        self._replay = replay
+
+    def __len__(self):
+        return len(self._replay)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        n = len(self)
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError(f"frame {k} of a replay with {n} frames")
+        return self._replay._frame(k)
 
 
 def _edge_text(g, eq=""):

@@ -21,9 +21,13 @@ import re
 import numpy as np
 
 from ._format import array_block, esc, shape as fmt_shape, to_numpy
-from .dot import INSTALL_HINT, build_digraph, graphviz_available, to_text
+from .dot import (INSTALL_HINT, DotNotFound, LayoutTimeout, build_digraph, graphviz_available,
+                  run_dot, to_text)
 from .graph import GraphModel
 from .replay import BackwardReplay, ForwardSteps
+from .summary import MAX_NODES
+
+WINDOW = 25             # nodes drawn around the current step when a graph is over max_nodes
 
 KIND = {"param": "parameter", "leaf": "leaf", "const": "constant", "number": "number",
         "output": "output", "module": "module", "op": "op"}
@@ -40,13 +44,18 @@ def _svg_html(view):
     """The SVG of a ``GraphView`` for inline HTML (no XML prolog), or the text listing."""
     if graphviz_available():
         try:
-            svg = view.pipe(format="svg", encoding="utf-8")
+            svg = run_dot(view.source, "svg").decode("utf-8")
+        except DotNotFound:
+            pass
+        except LayoutTimeout as exc:
+            return (f'<pre class="agk-text-graph">{esc(view.text())}</pre>'
+                    f'<p style="color:#92400e">{esc(exc)}, so it is shown as text.</p>')
         except Exception as exc:                        # noqa: BLE001 - show, don't crash
             return (f'<pre>{esc(view.text())}</pre><p style="color:#92400e">Graphviz failed: '
                     f"{esc(exc)}</p>")
-        svg = svg[svg.index("<svg"):]
-        svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)
-        return svg
+        else:
+            svg = svg[svg.index("<svg"):]
+            return re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)
     return (f'<pre class="agk-text-graph">{esc(view.text())}</pre>'
             f'<p style="color:#92400e">{esc(INSTALL_HINT)}</p>')
 
@@ -87,7 +96,45 @@ def _heatmap_png(arrays):
 
 
 class _Explorer:
-    """Shared layout: controls, graph, panel."""
+    """Shared layout: controls, graph, panel.
+
+    A graph with more than ``max_nodes`` nodes is drawn as a window: the ``WINDOW`` nodes
+    nearest the current step (so a step stays fast on a graph of thousands of nodes)."""
+
+    max_nodes = MAX_NODES
+    _adjacency = None
+
+    def _windowed(self):
+        return self.max_nodes is not None and len(self.model.nodes) > self.max_nodes
+
+    def _window(self, center, allowed=None):
+        """The ``WINDOW`` drawn ids nearest ``center`` (breadth-first along edges, both ways),
+        among ``allowed`` (a set, or ``None`` for all)."""
+        if self._adjacency is None:
+            adj = {}
+            for e in self.model.edges:
+                adj.setdefault(e.src, []).append(e.dst)
+                adj.setdefault(e.dst, []).append(e.src)
+            self._adjacency = adj
+        if center is None or center not in self.model.nodes:
+            center = self.model.outputs[0] if self.model.outputs else next(iter(self.model.nodes))
+        seen, queue, head = {center}, [center], 0
+        while head < len(queue) and len(queue) < WINDOW:
+            for n in self._adjacency.get(queue[head], ()):
+                if n not in seen and (allowed is None or n in allowed):
+                    seen.add(n)
+                    queue.append(n)
+            head += 1
+        return set(queue[:WINDOW])
+
+    def _windowed_overlay(self, ov, center, allowed=None):
+        """``ov`` limited to the window around ``center``, with a caption that says so."""
+        win = self._window(center, allowed)
+        ov.visible = win if ov.visible is None else ov.visible & win
+        n = len(self.model.nodes)
+        ov.caption = (f"Showing the {len(ov.visible)} nodes around the current step, of {n:,} "
+                      f"(over max_nodes={self.max_nodes}; max_nodes=None draws them all)")
+        return ov
 
     def _show(self, k, force=False):
         """Show step ``k``: the highlighted graph (cached per step) and the explanation panel."""
@@ -175,8 +222,9 @@ class BackwardExplorer(_Explorer):
     """
 
     def __init__(self, loss, names=None, module=None, group=None, trace=None, gradient=None,
-                 retain_graph=False, show_constants=True, rankdir="LR"):
+                 retain_graph=False, show_constants=True, rankdir="LR", max_nodes=MAX_NODES):
         from ..autograd.trace import trace_backward
+        self.max_nodes = max_nodes
         self.model = GraphModel(loss, names=names, module=module, group=group,
                                 show_constants=show_constants)
         if trace is None:
@@ -206,18 +254,29 @@ class BackwardExplorer(_Explorer):
     def view(self, k=None):
         """The graph at step ``k`` (default: the current one) as a ``graphviz.Digraph``."""
         k = self._index if k is None else k
-        return build_digraph(self.model, self.replay.overlay(k), rankdir=self.rankdir)
+        return build_digraph(self.model, self._overlay(k), rankdir=self.rankdir)
 
     def text(self, k=None):
         k = self._index if k is None else k
-        return to_text(self.model, self.replay.overlay(k))
+        return to_text(self.model, self._overlay(k))
+
+    def _overlay(self, k):
+        if not self._windowed():
+            return self.replay.overlay(k)
+        win = self._window(self.replay[k].node)
+        return self._windowed_overlay(self.replay.overlay(k, only=win), self.replay[k].node)
 
     # ---- layout ---------------------------------------------------------------------------------
     def _layout(self):
         import ipywidgets as w
         controls = self._controls(self._count(), "event")
+        ids = [i for i in self.model.order if self.model.nodes[i].kind != "saved"]
+        if self._windowed():        # the outputs and leaves, then the ops nearest the output
+            first = [i for i in ids if self.model.nodes[i].kind in ("output", "leaf", "param")]
+            ids = (first + [i for i in self.model.nodes if self.model.nodes[i].kind == "op"])
+            ids = ids[:self.max_nodes]
         opts = [(f"{self.replay._name(i)} · {KIND.get(self.model.nodes[i].kind, 'op')}", i)
-                for i in self.model.order if self.model.nodes[i].kind != "saved"]
+                for i in ids]
         self._pick = w.Dropdown(options=opts, description="inspect",
                                 layout=w.Layout(width="360px"))
         self._follow_box = w.Checkbox(value=True, description="follow the current step",
@@ -311,7 +370,8 @@ class ForwardExplorer(_Explorer):
     """Watch the graph being recorded: the ops of ``outputs`` one at a time, in forward order."""
 
     def __init__(self, *outputs, names=None, module=None, group=None, show_constants=True,
-                 show_saved=False, rankdir="LR"):
+                 show_saved=False, rankdir="LR", max_nodes=MAX_NODES):
+        self.max_nodes = max_nodes
         self.model = GraphModel(*outputs, names=names, module=module, group=group,
                                 show_constants=show_constants, show_saved=show_saved)
         self.steps = ForwardSteps(self.model)
@@ -331,7 +391,14 @@ class ForwardExplorer(_Explorer):
 
     def view(self, k=None):
         k = self._index if k is None else k
-        return build_digraph(self.model, self.steps.overlay(k), rankdir=self.rankdir)
+        return build_digraph(self.model, self._overlay(k), rankdir=self.rankdir)
+
+    def _overlay(self, k):
+        ov = self.steps.overlay(k)
+        if not self._windowed():
+            return ov
+        center = ov.current or (self.steps.ops[0] if self.steps.ops else None)
+        return self._windowed_overlay(ov, center, ov.visible)
 
     def _layout(self):
         import ipywidgets as w
@@ -362,8 +429,10 @@ class JVPExplorer(_Explorer):
     follow in a trace (default: the last op's output).
     """
 
-    def __init__(self, trace_or_output, names=None, outputs=(), rankdir="LR"):
+    def __init__(self, trace_or_output, names=None, outputs=(), rankdir="LR",
+                 max_nodes=MAX_NODES):
         from .forward import ForwardTrace, JVPSteps, find_trace
+        self.max_nodes = max_nodes
         if isinstance(trace_or_output, ForwardTrace):
             trace = trace_or_output
         else:
@@ -392,11 +461,18 @@ class JVPExplorer(_Explorer):
 
     def view(self, k=None):
         k = self._index if k is None else k
-        return build_digraph(self.model, self.steps.overlay(k), rankdir=self.rankdir)
+        return build_digraph(self.model, self._overlay(k), rankdir=self.rankdir)
 
     def text(self, k=None):
         k = self._index if k is None else k
-        return to_text(self.model, self.steps.overlay(k))
+        return to_text(self.model, self._overlay(k))
+
+    def _overlay(self, k):
+        ov = self.steps.overlay(k)
+        if not self._windowed():
+            return ov
+        center = ov.current or (self.steps.ops[0] if self.steps.ops else None)
+        return self._windowed_overlay(ov, center, ov.visible)
 
     def _layout(self):
         import ipywidgets as w
