@@ -77,14 +77,14 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .autograd import engine, forward_ad, trace
+from .autograd import engine, forward_ad, growth, trace
 from .autograd.anomaly_mode import AnomalyMode
 from .autograd.api import ones_like
 from .autograd.graph import Packed
 from .autograd.grad_mode import GradMode
 from .autograd.math import NUMPY_MATH, math_for
-from .autograd.node import (AccumulateGrad, Node, Op, _device_error, _inplace_error, _op_error,
-                            _op_name)
+from .autograd.node import (AccumulateGrad, BackwardTwiceError, Node, Op, _device_error,
+                            _inplace_error, _op_error, _op_name)
 from .nn import functional as nn_functional
 from .nn.module import Module
 from .ops import elementwise as E, layers as L, shape as S
@@ -167,16 +167,20 @@ def step_back_in():
 def link(node, nexts):
     """Connect ``node`` to its inputs' nodes and keep the tree flags (see the module docstring)."""
     node._next = nexts
-    tree = True
+    tree, grew = True, False
     for f in nexts:
         if f is None or f.__class__ is AccumulateGrad:
             continue
         if _consumed(f):
             tree = False
+            if f._freed_by or f._stale:     # it reaches a graph a backward() has used
+                grew = True
         else:
             f._consumed = True
             tree = tree and f._tree
     node._tree, node._consumed = tree, False
+    if grew or node._stale:
+        growth.check(node)                  # growing across iterations? (autograd/growth.py)
 
 
 def _consumed(f):
@@ -213,6 +217,7 @@ def apply_unary(cls, x):
         out = _asarray(out)
     if not (x._requires_grad and GradMode.enabled):
         return _make(out)
+    node._consumed = False
     f = x._grad_fn
     if f is None:                           # a leaf
         node._next, node._tree = (x._accum or x._accumulator(),), True
@@ -224,9 +229,10 @@ def apply_unary(cls, x):
             consumed = True
         if consumed:
             node._tree = False
+            if f._freed_by or f._stale:     # (see link)
+                growth.check(node)
         else:
             f._consumed, node._tree = True, f._tree
-    node._consumed = False
     node._in_meta, node._make = None, _make
     result = _make(out, node, True)
     save = cls.save
@@ -306,6 +312,7 @@ def _operator(cls, general, forward):
             if not (a._requires_grad and GradMode.enabled):
                 return _make(out)
             node = _new(cls)
+            node._consumed, node._in_meta, node._make = False, None, _make
             f = a._grad_fn
             if f is None:                   # link(), written out
                 node._next, node._tree = (a._accum or a._accumulator(), None), True
@@ -316,10 +323,11 @@ def _operator(cls, general, forward):
                     consumed = True
                 if consumed:
                     node._next, node._tree = (f, None), False
+                    if f._freed_by or f._stale:     # (see link)
+                        growth.check(node)
                 else:
                     f._consumed = True
                     node._next, node._tree = (f, None), f._tree
-            node._consumed, node._in_meta, node._make = False, None, _make
             if saves:
                 node._saved = (a, b)
                 vc = a._vcs
@@ -346,6 +354,7 @@ def _operator(cls, general, forward):
         fb = b._grad_fn if rb else None
         node._next = (fa or ((a._accum or a._accumulator()) if ra else None),
                       fb or ((b._accum or b._accumulator()) if rb else None))
+        node._consumed = False
         tree = True                         # link(), written out
         if fa is not None:
             try:
@@ -354,14 +363,18 @@ def _operator(cls, general, forward):
                 consumed = True
             if consumed:
                 tree = False
+                if fa._freed_by or fa._stale:   # (see link)
+                    growth.check(node)
             else:
                 fa._consumed, tree = True, fa._tree
         if fb is not None:
             if _consumed(fb):
                 tree = False
+                if fb._freed_by or fb._stale:   # (see link)
+                    growth.check(node)
             else:
                 fb._consumed, tree = True, tree and fb._tree
-        node._tree, node._consumed, node._in_meta, node._make = tree, False, None, _make
+        node._tree, node._in_meta, node._make = tree, None, _make
         if saves:
             node._saved = (a, b)
             va, vb = a._vcs, b._vcs
@@ -413,6 +426,7 @@ def linear(x, weight, bias=None):
     fx = x._grad_fn if rx else None
     node._next = (fb or ((bias._accum or bias._accumulator()) if rb else None),
                   fx or ((x._accum or x._accumulator()) if rx else None), t)
+    node._consumed = False
     tree = t is None or t._tree             # link(), written out (t is consumed here only)
     if fx is not None:
         try:
@@ -421,14 +435,18 @@ def linear(x, weight, bias=None):
             consumed = True
         if consumed:
             tree = False
+            if fx._freed_by or fx._stale:   # (see link)
+                growth.check(node)
         else:
             fx._consumed, tree = True, tree and fx._tree
     if fb is not None:
         if _consumed(fb):
             tree = False
+            if fb._freed_by or fb._stale:   # (see link)
+                growth.check(node)
         else:
             fb._consumed, tree = True, tree and fb._tree
-    node._tree, node._consumed, node._in_meta, node._make = tree, False, None, _make
+    node._tree, node._in_meta, node._make = tree, None, _make
     node._saved = (bias, x, wt)
     vb, vx = bias._vcs, x._vcs
     node._versions = (0 if vb is None else vb[0], 0 if vx is None else vx[0], vw[0])
@@ -551,7 +569,12 @@ def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=
             seed = np.array(1, data.dtype).reshape(data.shape)
         else:
             seed = ones_like(data)
-        plain_backward(fn, seed, bool(retain_graph))
+        try:
+            plain_backward(fn, seed, bool(retain_graph))
+        except BackwardTwiceError as error:     # the same graph again, or carried state?
+            raise growth.explain(error, (fn,)) from None
+        if not retain_graph:
+            growth.freed((fn,))                 # (as the engine does)
     else:
         _reference_backward(self, gradient, retain_graph, create_graph, inputs)
 

@@ -1075,6 +1075,77 @@ class RecomputedTanhLayer(autograd.Function):
         with ag.enable_grad():
             y = checkpoint(lambda a, b: ag.tanh(a @ b.t()), x, W, use_reentrant=False)
         return autograd.grad(y, [x, W], grad_y)"""),
+    ("ex11_memory_stability", "train_chunks", "not_detached", """
+def train_chunks(model, optimizer, chunks):
+    h, losses = model.initial_state(), []
+    for xs, ys in chunks:
+        pass
+        optimizer.zero_grad()
+        loss = 0
+        for x, y in zip(xs, ys):
+            h = model.step(x, h)
+            loss = loss + model.loss(h, y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses"""),
+    ("ex11_memory_stability", "train_chunks", "retain_graph", """
+def train_chunks(model, optimizer, chunks):
+    h, losses = model.initial_state(), []
+    for xs, ys in chunks:
+        pass
+        optimizer.zero_grad()
+        loss = 0
+        for x, y in zip(xs, ys):
+            h = model.step(x, h)
+            loss = loss + model.loss(h, y)
+        loss.backward(retain_graph=True)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses"""),
+    ("ex11_memory_stability", "train_chunks", "reset_state", """
+def train_chunks(model, optimizer, chunks):
+    h, losses = model.initial_state(), []
+    for xs, ys in chunks:
+        h = model.initial_state()
+        optimizer.zero_grad()
+        loss = 0
+        for x, y in zip(xs, ys):
+            h = model.step(x, h)
+            loss = loss + model.loss(h, y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses"""),
+    ("ex11_memory_stability", "train_chunks", "returned_tensors", """
+def train_chunks(model, optimizer, chunks):
+    h, losses = model.initial_state(), []
+    for xs, ys in chunks:
+        h = h.detach()
+        optimizer.zero_grad()
+        loss = 0
+        for x, y in zip(xs, ys):
+            h = model.step(x, h)
+            loss = loss + model.loss(h, y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss)
+    return losses"""),
+    ("ex11_memory_stability", "train_chunks", "graph_grows", """
+def train_chunks(model, optimizer, chunks):
+    h, losses, total = model.initial_state(), [], 0
+    for xs, ys in chunks:
+        h = h.detach()
+        optimizer.zero_grad()
+        loss = 0
+        for x, y in zip(xs, ys):
+            h = model.step(x, h)
+            loss = loss + model.loss(h, y)
+        loss.backward()
+        optimizer.step()
+        total = total + loss
+        losses.append(loss.item())
+    return losses"""),
 ]
 
 

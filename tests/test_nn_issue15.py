@@ -474,7 +474,7 @@ def test_module_apply_visits_children_first_then_self_like_torch():
                 lib.nn.init.normal_(m.weight, std=0.01)
                 lib.nn.init.zeros_(m.bias)
         assert net.apply(init_weights) is net
-        return order, [float(p.abs().max()) for p in net.parameters()]
+        return order, [float(p.detach().abs().max()) for p in net.parameters()]
 
     order, sizes = walk(ag)
     assert order == ["Linear", "ReLU", "Linear", "Sequential", "Sequential"]

@@ -128,6 +128,7 @@ def test_the_text_listing_summarises_the_same_way():
     assert viz.text_graph(y, max_nodes=None).count("\n") == 1000 * 2 + 2   # all of it
 
 
+@pytest.mark.filterwarnings("ignore::autogradkit.autograd.growth.GrowingGraphWarning")
 def test_a_training_loop_that_keeps_every_graph_folds_per_iteration():
     net, total, names = training_loop(50)
     n_ops, n_leaves, n_consts = engine_nodes(total)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import anomaly_mode, trace
+from . import anomaly_mode, growth, trace
 from .grad_mode import GradMode
 from .math import math_for
-from .node import AccumulateGrad
+from .node import AccumulateGrad, BackwardTwiceError
 
 
 def count_edges(roots):
@@ -78,8 +78,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             grads = run_node(node, grad, retain_graph, create_graph, capture, needed, tracer)
             newly_ready = send(node, grads, counts, pending, tracer)
             ready.extend(reversed(newly_ready))         # inputs in order, depth first
+    except BackwardTwiceError as error:     # the same graph again, or state carried across
+        raise growth.explain(error, roots) from None    # iterations (a recurrent h)?
     finally:
         GradMode.enabled = previous
+    if not retain_graph:
+        growth.freed(roots)                 # stamped: a later op on them may grow the graph
 
 
 def run_node(node, grad, retain_graph, create_graph, capture, needed, tracer):

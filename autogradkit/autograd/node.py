@@ -32,6 +32,7 @@ import weakref
 import numpy as np
 
 from ..tensor_base import TensorBase
+from . import growth
 from .anomaly_mode import AnomalyMode, remember
 from .graph import Packed, SavedHooks, pack
 from .grad_mode import GradMode
@@ -51,6 +52,8 @@ class Node:
     _hooks = None       # tensor hooks on this node's output, set by register_hook
     _retain = None      # a weak reference to the output, set by retain_grad
     _name = "Node"
+    _freed_by = 0       # the backward pass that freed this root's graph (autograd/growth.py)
+    _stale = 0          # a pass whose freed graph this node reaches (growth.py), or 0
     formula = ""        # the local rule in one line of math, for the graph drawings
     jvp_formula = ""    # the forward-mode rule (ẏ from the inputs' tangents) in one line
 
@@ -210,6 +213,10 @@ class Op(Node):
                 node._pack_saved(result)
             if AnomalyMode.enabled:
                 remember(node)              # the learner's line that created it
+            for f in node._next:            # an input whose graph a backward() has used:
+                if f is not None and (f._freed_by or f._stale):
+                    growth.check(node)      # a graph growing across iterations? (growth.py)
+                    break
         if node.is_view and out.base is not None:
             result._vcs = inputs[0]._vc     # a view shares its base's version counter
             result._base = inputs[0]
@@ -421,10 +428,12 @@ def _op_error(cls, inputs, exc):
 
 
 def _released_error(node):
-    return BackwardTwiceError(
+    error = BackwardTwiceError(
         f"Trying to backward through the graph a second time: {node._name} has already freed the "
         "tensors it saved for backward. Pass retain_graph=True to the first backward() (or to "
         "autograd.grad) if you need to go backward through the same graph again.")
+    error.node = node           # for growth.explain: the same graph again, or carried state?
+    return error
 
 
 def _inplace_error(node, which, x, saved_version, now=None):

@@ -10,7 +10,9 @@ transfer to what the notebook does not write:
   of 1e200 and 1e-200, and 0 (not NaN) at the zero vector (numpy);
 * ``leaky_he_std``: He initialisation derived again, for a leaky ReLU;
 * ``RecomputedTanhLayer``: checkpointing by hand, a custom ``autograd.Function`` for
-  tanh(x Wᵀ) that saves only its inputs and recomputes the rest in backward.
+  tanh(x Wᵀ) that saves only its inputs and recomputes the rest in backward;
+* ``train_chunks``: truncated backpropagation through time, a recurrent state carried from chunk
+  to chunk without its history (the graph that grows by mistake, avoided).
 
 The right answers come from autogradkit's own autograd in float64 (or the formula), worked out
 only after the learner's code has returned. The numpy tasks must use numpy alone; the Function
@@ -19,12 +21,15 @@ may not call autogradkit's own checkpointing.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 import autogradkit as ag
 from autogradkit import autograd
 from autogradkit.autograd.graph import saved_tensors_hooks
+from autogradkit.autograd.growth import GrowingGraphWarning
+from autogradkit.autograd.node import BackwardTwiceError, InplaceModifiedError
 
 from .core import Exercise
 from .guards import NUMPY_ONLY, watching
@@ -272,6 +277,112 @@ def _check_recomputed(t, Layer):
                             "grad_W).")
             t.compare(got.numpy(), right.numpy(), what=name, rtol=1e-9, atol=1e-12,
                       alternatives=[("no_tanh_slope", raw)])
+
+
+# ---- task 5: train_chunks ----------------------------------------------------------------------
+class _TinyRNN(ag.nn.Module):
+    """A recurrent cell h' = tanh(W_x x + W_h h), its initial state and its loss (float64)."""
+
+    def __init__(self, seed=5):
+        super().__init__()
+        ag.manual_seed(seed)
+        self.wx = ag.nn.Linear(2, 3, dtype=ag.float64)
+        self.wh = ag.nn.Linear(3, 3, bias=False, dtype=ag.float64)
+
+    def initial_state(self):
+        return ag.zeros(1, 3, dtype=ag.float64)
+
+    def step(self, x, h):
+        return ag.tanh(self.wx(x) + self.wh(h))
+
+    def loss(self, h, y):
+        return ((h - y) ** 2).mean()
+
+
+def _chunks(seed, n_chunks, steps):
+    rng = np.random.default_rng(seed)
+    return [([ag.tensor(rng.standard_normal((1, 2))) for _ in range(steps)],
+             [ag.tensor(0.5 * rng.standard_normal((1, 3))) for _ in range(steps)])
+            for _ in range(n_chunks)]
+
+
+def _train_chunks_by(model, chunks, carry):
+    """The right loop (``carry="detach"``), or the one that starts each chunk afresh."""
+    optimizer = ag.optim.SGD(model.parameters(), lr=0.1)
+    h, losses = model.initial_state(), []
+    for xs, ys in chunks:
+        h = h.detach() if carry == "detach" else model.initial_state()
+        optimizer.zero_grad()
+        loss = 0
+        for x, y in zip(xs, ys):
+            h = model.step(x, h)
+            loss = loss + model.loss(h, y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses, [p.detach().numpy().copy() for p in model.parameters()]
+
+
+def _run_learner_loop(answer, model, optimizer, chunks):
+    """The learner's loop, with what it warned and which error it raised, if any."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", GrowingGraphWarning)
+        try:
+            return answer(model, optimizer, chunks), said, None
+        except (BackwardTwiceError, InplaceModifiedError) as error:
+            return None, said, error
+
+
+@exercise.task(
+    "train_chunks",
+    goal="truncated backpropagation through time: train a recurrent cell chunk by chunk, its "
+         "state carried into the next chunk without its history; return the losses as floats",
+    hint="Before each chunk, cut h from the previous chunk's graph (its numbers stay, its "
+         "history goes); then zero the gradients, run the chunk's steps adding up the losses, "
+         "call backward() once and step. Append loss.item(), a Python number.",
+    hints={"not_detached": ("the state carried with its history",
+                            "h still belongs to the previous chunk's graph, which that chunk's "
+                            "backward() freed. Cut it loose where each chunk starts: detach() "
+                            "keeps a tensor's numbers and drops its history."),
+           "retain_graph": ("retain_graph=True instead of detach",
+                            "retain_graph=True keeps every chunk's graph, and the next backward "
+                            "runs through the previous chunks again (with weights the optimizer "
+                            "has since changed in place). Detach h instead: each chunk's graph "
+                            "ends where the chunk starts."),
+           "reset_state": ("the state started afresh each chunk",
+                           "Truncated BPTT cuts the *history*, not the state: h keeps its "
+                           "numbers from the previous chunk (detached), it is not reset to the "
+                           "initial state."),
+           "returned_tensors": ("tensors instead of numbers",
+                                "A loss tensor keeps its graph alive; return loss.item() for "
+                                "each chunk (Python floats)."),
+           "graph_grows": ("a graph that grows across chunks",
+                           "Something adds up tensors from different chunks (a running total "
+                           "of losses?): use loss.item() for anything kept across chunks.")},
+    time_limit=20.0)
+def _check_train_chunks(t, answer):
+    for seed, n_chunks, steps in [(0, 3, 4), (1, 4, 2), (2, 2, 5)]:
+        t.case(f"{n_chunks} chunks of {steps} steps (the cell, SGD with lr = 0.1, float64)")
+        model = _TinyRNN()
+        optimizer = ag.optim.SGD(model.parameters(), lr=0.1)
+        got, said, error = t.call(_run_learner_loop, answer, model, optimizer,
+                                  _chunks(seed, n_chunks, steps))
+        if isinstance(error, BackwardTwiceError):
+            t.fail(f"your loop raised {type(error).__name__}: {str(error)[:160]}…", "not_detached")
+        if error is not None:
+            t.fail(f"your loop raised {type(error).__name__}: {str(error)[:160]}…", "retain_graph")
+        if said:
+            t.fail("your loop tied the graphs of two chunks together (a GrowingGraphWarning)",
+                   "graph_grows")
+        if isinstance(got, (list, tuple)) and any(isinstance(v, ag.Tensor) for v in got):
+            t.fail("the losses are tensors", "returned_tensors")
+        right, params = _train_chunks_by(_TinyRNN(), _chunks(seed, n_chunks, steps), "detach")
+        reset, _ = _train_chunks_by(_TinyRNN(), _chunks(seed, n_chunks, steps), "reset")
+        t.compare(got, right, what="the chunk losses", rtol=1e-9, atol=1e-12,
+                  alternatives=[("reset_state", reset)])
+        for (name, p), q in zip(model.named_parameters(), params):
+            t.compare(p.detach().numpy(), q, what=f"{name} after training", rtol=1e-9,
+                      atol=1e-12)
 
 
 check = exercise.check
