@@ -412,6 +412,14 @@ _RightLeaky = LeakyReLU
 class LeakyReLU(_RightLeaky):
     def forward(self, x):
         return ag.where(x >= 0, x, x * self.negative_slope)"""),
+    ("ex5_modules", "LeakyReLU", "used_library", """
+_RightLeaky = LeakyReLU
+class LeakyReLU(_RightLeaky):
+    def forward(self, x):
+        return ag.nn.functional.leaky_relu(x, self.negative_slope)"""),
+    ("ex5_modules", "LeakyReLU", "used_library", """
+class LeakyReLU(ag.nn.LeakyReLU):
+    pass"""),
     ("ex5_modules", "LeakyReLU", "kink_convention", """
 _RightLeaky = LeakyReLU
 class LeakyReLU(_RightLeaky):
@@ -839,6 +847,16 @@ class Softplus(autograd.Function):
         (x,) = ctx.saved_tensors
         e = np.exp(x.detach().numpy())
         return grad_output * ag.tensor(e / (1 + e), dtype=x.dtype)"""),
+    ("ex8_beyond", "Softplus", "used_library", """
+class Softplus(autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ag.nn.functional.softplus(x)
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * ag.sigmoid(x)"""),
     ("ex8_beyond", "Softplus", "forgot_upstream", """
 _RightSoftplus = Softplus
 class Softplus(autograd.Function):

@@ -481,3 +481,52 @@ def test_module_apply_visits_children_first_then_self_like_torch():
     assert sizes[1] == 0.0 and sizes[3] == 0.0 and 0 < sizes[0] < 0.1
     torch = pytest.importorskip("torch")
     assert walk(torch)[0] == order
+
+
+ACTIVATIONS = [("relu", {}, "ReLU", {}), ("leaky_relu", {"negative_slope": 0.2}, "LeakyReLU",
+               {"negative_slope": 0.2}), ("leaky_relu", {}, "LeakyReLU", {}),
+               ("elu", {"alpha": 1.5}, "ELU", {"alpha": 1.5}), ("elu", {}, "ELU", {}),
+               ("silu", {}, "SiLU", {})]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("fn,kwargs,module,module_kwargs", ACTIVATIONS,
+                         ids=[f"{a[0]}-{a[2]}{len(a[1])}" for a in ACTIVATIONS])
+def test_activations_match_torch_at_kinks_and_extremes(fn, kwargs, module, module_kwargs, dtype):
+    """Values and gradients (at 0 too: PyTorch's one-sided choices), finite at ±1000."""
+    torch = pytest.importorskip("torch")
+    x = np.array([-1000.0, -3.0, -0.5, 0.0, 0.5, 3.0, 1000.0], dtype=dtype)
+    a = ag.tensor(x, requires_grad=True)
+    t = torch.tensor(x, requires_grad=True)
+    ya = getattr(F, fn)(a, **kwargs)
+    yt = getattr(torch.nn.functional, fn)(t, **kwargs)
+    (ya * ag.tensor(np.arange(1.0, 8.0, dtype=dtype))).sum().backward()
+    (yt * torch.tensor(np.arange(1.0, 8.0, dtype=dtype))).sum().backward()
+    tol = 1e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(ya.detach().numpy(), yt.detach().numpy(), rtol=tol, atol=0)
+    np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=tol, atol=0)
+    assert np.isfinite(a.grad.numpy()).all() and ya.dtype == getattr(ag, dtype)
+    m, mt = getattr(nn, module)(**module_kwargs), getattr(torch.nn, module)(**module_kwargs)
+    assert repr(m) == repr(mt)
+    np.testing.assert_allclose(m(ag.tensor(x)).numpy(), mt(torch.tensor(x)).numpy(), rtol=tol)
+
+
+@pytest.mark.parametrize("module", ["ReLU", "LeakyReLU", "ELU", "SiLU"])
+def test_inplace_is_accepted_printed_as_torch_and_computed_out_of_place(module):
+    torch = pytest.importorskip("torch")
+    m = getattr(nn, module)(inplace=True)
+    assert repr(m) == repr(getattr(torch.nn, module)(inplace=True))
+    x = ag.tensor([-1.0, 2.0])
+    y = m(x)
+    assert x.tolist() == [-1.0, 2.0]                       # the input is left as it was
+    assert y.tolist() != x.tolist()                        # (every one changes -1)
+    w = ag.tensor([-1.0, 2.0], requires_grad=True)
+    (m(w * 1.0) * 3).sum().backward()                     # usable inside a recorded graph
+    assert w.grad is not None
+
+
+def test_elu_and_silu_pass_gradcheck():
+    x = ag.tensor(np.array([-2.0, -0.3, 0.4, 1.7]), requires_grad=True)
+    assert ag.autograd.gradcheck(lambda v: F.elu(v, alpha=0.7), (x,))
+    assert ag.autograd.gradcheck(F.silu, (x,))
+    assert ag.autograd.gradcheck(lambda v: F.leaky_relu(v, 0.1), (x,))

@@ -4,9 +4,10 @@ MLP container and SGD with momentum, each with PyTorch's semantics.
 Notebook 5 has the learner write Linear, ReLU, MSE and plain SGD; this exercise asks for the next
 ones, which it does not show. The learner's classes are built on autogradkit (``nn.Module``,
 tensor operations), so the checks run them forward, call ``backward()`` and compare values and
-gradients with numpy (LeakyReLU, HuberLoss: autogradkit has neither) or with autogradkit's own
-``optim.SGD(momentum=…)`` and autograd (the MLP, SGDMomentum). An answer that hands the task to
-the library's own class (``nn.Sequential``, ``optim.SGD``) fails with a message saying so.
+gradients with numpy (LeakyReLU, HuberLoss) or with autogradkit's own ``optim.SGD(momentum=…)``
+and autograd (the MLP, SGDMomentum). An answer that hands the task to the library's own class
+(``nn.LeakyReLU`` / ``F.leaky_relu``, ``nn.Sequential``, ``optim.SGD``) fails with a message saying
+so.
 """
 from __future__ import annotations
 
@@ -97,6 +98,9 @@ def _leaky(x, slope):
                                "something else at exactly 0 (autodiff differentiates the "
                                "program you wrote, not the function): which comparison, max or "
                                "relu decides what happens at 0?"),
+           "used_library": ("autogradkit's own leaky ReLU doing the work",
+                            "nn.LeakyReLU and F.leaky_relu are what this task rebuilds: write the "
+                            "formula with tensor operations (a comparison, where, relu, *)."),
            "detached": _DETACHED, "input_changed": _INPUT_CHANGED})
 def _check_leaky_relu(t, answer):
     rng = np.random.default_rng(51)
@@ -112,7 +116,10 @@ def _check_leaky_relu(t, answer):
         t.case(f"{where}: the output")
         xt = _t(x, grad=True)
         before = xt.detach().numpy().copy()
-        out = _as_tensor_out(t, t.call(module, xt), "the output")
+        out, used = t.call(watching(module, ("autogradkit.nn.activations",)), xt)
+        if used:
+            t.fail(f"your forward called {used}", "used_library")
+        out = _as_tensor_out(t, out, "the output")
         _input_unchanged(t, xt, before)
         t.compare(out, _leaky(x, slope), what="output", **_F32,
                   alternatives={"slope_on_positive": np.where(x > 0, slope * x, x),

@@ -19,6 +19,7 @@ from autogradkit.autograd import Function, gradcheck
 from autogradkit.autograd.function import CustomNode
 
 from .core import Exercise
+from .guards import watching
 
 exercise = Exercise("ex8_beyond", "Exercise 8: beyond the basics — custom Functions, detach, hooks",
                     chapter=8)
@@ -39,6 +40,14 @@ _OVERFLOW = ("an overflow far from 0",
 
 
 # ---- task 1 -----------------------------------------------------------------------------------
+def _without_library(t, fn, *args):
+    """``t.call(fn, *args)``, failing when it calls the library's own softplus."""
+    value, used = t.call(watching(fn, ("autogradkit.nn.activations",)), *args)
+    if used:
+        t.fail(f"your Softplus called {used}", "used_library")
+    return value
+
+
 @exercise.task(
     "Softplus", kind="class",
     goal="an autograd.Function for softplus(x) = log(1 + eᵡ), stable, with its own backward",
@@ -53,6 +62,10 @@ _OVERFLOW = ("an overflow far from 0",
                           "your backward is the one autograd runs. Return the result of "
                           "forward; call the op through Softplus.apply."),
            "overflow": _OVERFLOW,
+           "used_library": ("autogradkit's own softplus doing the work",
+                            "F.softplus, nn.Softplus and F.logsigmoid are what this task "
+                            "rebuilds: compute the values and the derivative yourself, with "
+                            "tensor (or numpy) operations."),
            "forgot_upstream": ("the upstream gradient left out",
                                "backward returns ∂L/∂x, which is grad_output times the local "
                                "derivative, not the local derivative alone."),
@@ -66,7 +79,7 @@ def _check_softplus(t, answer):
     x = np.array([-30.0, -2.0, -0.5, 0.0, 0.5, 2.0, 30.0])
     t.case("forward: x = [−30, −2, −0.5, 0, 0.5, 2, 30]")
     xt = _t64(x)
-    y = t.call(answer.apply, xt)
+    y = _without_library(t, answer.apply, xt)
     if not isinstance(y, ag.Tensor):
         t.fail(f"Softplus.apply returned {type(y).__name__}, expected a tensor", "not_function")
     t.compare(y.detach().numpy(), np.logaddexp(0, x), what="softplus(x)", rtol=1e-7, atol=1e-12)
@@ -78,7 +91,7 @@ def _check_softplus(t, answer):
                "not_custom")
     t.case("backward with an upstream gradient ḡ = [1, −2, 0.5, 3, −1, 2, 0.25]")
     g = np.array([1.0, -2.0, 0.5, 3.0, -1.0, 2.0, 0.25])
-    t.call(lambda: y.backward(_t64(g, grad=False)))
+    _without_library(t, lambda: y.backward(_t64(g, grad=False)))
     if xt.grad is None:
         t.fail("x.grad is None after backward", "not_custom")
     t.compare(xt.grad.numpy(), g * _sigmoid(x), what="grad of x", rtol=1e-7, atol=1e-12,
@@ -86,7 +99,7 @@ def _check_softplus(t, answer):
     far = np.array([-800.0, -40.0, 40.0, 800.0])
     t.case("far from 0: x = [−800, −40, 40, 800], values and gradients")
     xt = _t64(far)
-    y = t.call(answer.apply, xt)
+    y = _without_library(t, answer.apply, xt)
     values = y.detach().numpy()
     if not np.all(np.isfinite(values)):
         t.fail(f"softplus(x) = {values.tolist()} is not finite", "overflow")

@@ -8,9 +8,17 @@ from ..backend import to_device
 from ..creation import default_generator
 from ..functional import _renamed
 from ..tensor import Tensor
+from .activations import elu, leaky_relu, logsigmoid, silu, softplus  # noqa: F401
 from ..ops import elementwise as _E, layers as _L
 
-relu, tanh, sigmoid = _F.relu, _F.tanh, _F.sigmoid
+tanh, sigmoid = _F.tanh, _F.sigmoid
+
+
+# PyTorch's activations take ``inplace=``: accepted, and computed out of place (the input is
+# left as it was, so nothing a backward pass saved is overwritten).
+def relu(input, inplace=False):
+    """max(x, 0); its gradient at 0 is 0 (as PyTorch)."""
+    return _F.relu(input)
 
 
 def softmax(x, dim):
@@ -19,17 +27,6 @@ def softmax(x, dim):
 
 def log_softmax(x, dim):
     return _F.log_softmax(x, dim)
-
-
-def softplus(input, beta=1.0, threshold=20.0):
-    """log(1 + e^(βx))/β, without overflow for large x and exact for very negative x; x itself
-    where βx > threshold (PyTorch's). Its gradient is σ(βx)."""
-    return _E.Softplus.apply(input, beta=beta, threshold=threshold)
-
-
-def logsigmoid(input):
-    """log σ(x) = −softplus(−x), computed stably; its gradient is 1 − σ(x) = σ(−x)."""
-    return _E.LogSigmoid.apply(input)
 
 
 def linear(x, weight, bias=None):

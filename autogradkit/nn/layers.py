@@ -211,9 +211,55 @@ class ModuleList(Module):
         self.extend(items)
 
 
-class ReLU(Module):
+class _Activation(Module):
+    """An activation with PyTorch's ``inplace=`` argument (accepted; computed out of place)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_Activation):
     def forward(self, x):
         return F.relu(x)
+
+
+class LeakyReLU(_Activation):
+    """x for x > 0, else negative_slope·x."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__(inplace)
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class ELU(_Activation):
+    """x for x > 0, else α(eˣ − 1)."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__(inplace)
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class SiLU(_Activation):
+    """x·σ(x)."""
+
+    def forward(self, x):
+        return F.silu(x)
 
 
 class Tanh(Module):
