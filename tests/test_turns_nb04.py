@@ -13,41 +13,26 @@
 import re
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
 from autogradkit.exercises import misconceptions, nb04_tensors as turn
-from autogradkit.exercises.core import REFERENCE_MARK
+
+import turns_support
+from turns_support import unmarked
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks" / "source" / "04_scalars_to_tensors.ipynb"
 TASKS = list(turn.tasks)
 
 
-def unmarked(reference):
-    """The reference's behaviour without its mark (``evaluate`` of a task's reference itself says
-    "not started": it is what the notebook goes on with, not the learner's answer)."""
-    if isinstance(reference, type):
-        return type(reference.__name__, (reference,), {REFERENCE_MARK: None})
-    return lambda *args, **kwargs: reference(*args, **kwargs)
-
-
 def source_solutions():
-    """The notebook source's solutions, run as the notebook runs them (in one namespace)."""
-    nb = nbformat.read(SOURCE, as_version=4)
-    ns = {"np": np}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and re.search(r"^def (%s)\b" % "|".join(TASKS), cell.source,
-                                                  re.M):
-            exec(compile(cell.source, str(SOURCE), "exec"), ns)
-    return ns
+    return turns_support.source_solutions(SOURCE, TASKS, {"np": np})
 
 
 def answer(task, code):
-    ns = {"np": np, "sum_to_shape": turn._reference_sum_to_shape}
-    exec(compile(code.strip("\n"), f"<wrong {task}>", "exec"), ns)
-    return ns[task]
+    return turns_support.answer(task, code,
+                                {"np": np, "sum_to_shape": turn._reference_sum_to_shape})
 
 
 WRONG = [

@@ -13,42 +13,27 @@ import math
 import re
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
 import autogradkit as ag
 from autogradkit import nn, optim
 from autogradkit.exercises import misconceptions, nb05_modules as turn
-from autogradkit.exercises.core import REFERENCE_MARK
+
+import turns_support
+from turns_support import unmarked
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks" / "source" / "05_modules_losses_optimizers.ipynb"
 TASKS = list(turn.tasks)
 
 
-def unmarked(reference):
-    """The reference's behaviour without its mark (``evaluate`` of a task's reference itself says
-    "not started": it is what the notebook goes on with, not the learner's answer)."""
-    if isinstance(reference, type):
-        return type(reference.__name__, (reference,), {REFERENCE_MARK: None})
-    return lambda *args, **kwargs: reference(*args, **kwargs)
-
-
 def source_solutions():
-    nb = nbformat.read(SOURCE, as_version=4)
-    ns = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and re.search(r"^(?:def|class) (%s)\b" % "|".join(TASKS),
-                                                  cell.source, re.M):
-            exec(compile(cell.source, str(SOURCE), "exec"), ns)
-    return ns
+    return turns_support.source_solutions(SOURCE, TASKS, {})
 
 
 def answer(task, code):
-    ns = {"ag": ag, "nn": nn, "optim": optim, "math": math, "np": np}
-    exec(compile(code.strip("\n"), f"<answer {task}>", "exec"), ns)
-    return ns[task]
+    return turns_support.answer(task, code, {"ag": ag, "nn": nn, "optim": optim, "math": math, "np": np})
 
 
 LINEAR = """

@@ -12,7 +12,6 @@
 * a stub reports "not started", and a wrong answer makes ``use`` go on with the reference.
 """
 import math
-import re
 from pathlib import Path
 
 import nbformat
@@ -23,7 +22,9 @@ import autogradkit as ag
 from autogradkit import autograd
 from autogradkit.autograd import forward_ad
 from autogradkit.exercises import misconceptions, nb09_forward_mode as turn
-from autogradkit.exercises.core import REFERENCE_MARK
+
+import turns_support
+from turns_support import unmarked
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks" / "source" / "09_forward_mode.ipynb"
@@ -34,26 +35,12 @@ def namespace():
     return {"math": math, "np": np, "ag": ag, "autograd": autograd, "forward_ad": forward_ad}
 
 
-def unmarked(reference):
-    if isinstance(reference, type):
-        return type(reference.__name__, (reference,), {REFERENCE_MARK: None})
-    return lambda *args, **kwargs: reference(*args, **kwargs)
-
-
 def source_solutions():
-    nb = nbformat.read(SOURCE, as_version=4)
-    ns = namespace()
-    for cell in nb.cells:
-        if cell.cell_type == "code" and re.search(r"^(?:def|class) (%s)\b" % "|".join(TASKS),
-                                                  cell.source, re.M):
-            exec(compile(cell.source, str(SOURCE), "exec"), ns)
-    return ns
+    return turns_support.source_solutions(SOURCE, TASKS, namespace())
 
 
 def answer(task, code):
-    ns = namespace()
-    exec(compile(code.strip("\n"), f"<wrong {task}>", "exec"), ns)
-    return ns[task]
+    return turns_support.answer(task, code, namespace())
 
 
 DUAL = '''

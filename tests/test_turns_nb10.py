@@ -12,7 +12,6 @@
   are PyTorch's.
 """
 import math
-import re
 from pathlib import Path
 
 import nbformat
@@ -22,7 +21,9 @@ import pytest
 import autogradkit as ag
 from autogradkit import autograd
 from autogradkit.exercises import misconceptions, nb10_memory as turn
-from autogradkit.exercises.core import REFERENCE_MARK
+
+import turns_support
+from turns_support import unmarked
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks" / "source" / "10_memory_and_stability.ipynb"
@@ -33,26 +34,12 @@ def namespace():
     return {"math": math, "np": np, "ag": ag, "autograd": autograd}
 
 
-def unmarked(reference):
-    if isinstance(reference, type):
-        return type(reference.__name__, (reference,), {REFERENCE_MARK: None})
-    return lambda *args, **kwargs: reference(*args, **kwargs)
-
-
 def source_solutions():
-    nb = nbformat.read(SOURCE, as_version=4)
-    ns = namespace()
-    for cell in nb.cells:
-        if cell.cell_type == "code" and re.search(r"^(?:def|class) (%s)\b" % "|".join(TASKS),
-                                                  cell.source, re.M):
-            exec(compile(cell.source, str(SOURCE), "exec"), ns)
-    return ns
+    return turns_support.source_solutions(SOURCE, TASKS, namespace())
 
 
 def answer(task, code):
-    ns = namespace()
-    exec(compile(code.strip("\n"), f"<wrong {task}>", "exec"), ns)
-    return ns[task]
+    return turns_support.answer(task, code, namespace())
 
 
 COUNTER = '''
