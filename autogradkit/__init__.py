@@ -19,7 +19,8 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, 
                        arange, linspace, eye, manual_seed, get_rng_state, set_rng_state)
 from .functional import *  # noqa: F401,F403  (the ops as functions: exp, sum, cat, …)
 from .functional import __all__ as _functional_all
-from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode,
+                       is_inference_mode_enabled)
 from . import autograd, cuda, accelerator, functional
 from .autograd import functional as _autograd_functional  # noqa: F401  (jacobian, hessian, …)
 from . import func  # noqa: E402  (torch.func: grad, vjp, jvp, jacrev, jacfwd, hessian)
@@ -45,7 +46,7 @@ __version__ = "0.1.0"
 __all__ = ["Tensor", "Size", "DType", "Device", "device", "tensor", "as_tensor", "from_numpy",
            "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "full_like", "rand", "randn",
            "normal", "rand_like", "randn_like", "randint", "randperm", "arange", "linspace", "eye",
-           "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+           "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
            "autograd", "cuda", "accelerator", "set_default_device", "get_default_device",
            "float16", "float32", "float64", "int8", "int16", "int32", "int64",
            "uint8", "bool_", "set_default_dtype", "get_default_dtype", "float", "double", "half",

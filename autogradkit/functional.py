@@ -609,3 +609,21 @@ def chunk(input, chunks, dim=0):
 
 
 __all__ += ["split", "chunk"]
+
+
+def is_tensor(obj):
+    """True for an autogradkit tensor (PyTorch's ``torch.is_tensor``)."""
+    return isinstance(obj, TensorBase)
+
+
+def numel(input):
+    """The number of elements of ``input``."""
+    return _t(input, "numel").numel()
+
+
+def clone(input):
+    """A copy of ``input`` that gradients flow back through (``CloneBackward0``)."""
+    return _t(input, "clone").clone()
+
+
+__all__ += ["is_tensor", "numel", "clone"]

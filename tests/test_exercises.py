@@ -608,6 +608,9 @@ def clip_grad_norm(parameters, max_norm):
             if norm > max_norm:
                 p.grad.mul_(max_norm / (norm + 1e-6))
     return total ** 0.5"""),
+    ("ex6_training", "clip_grad_norm", "used_library", """
+def clip_grad_norm(parameters, max_norm):
+    return ag.nn.utils.clip_grad_norm_(parameters, max_norm).item()"""),
     ("ex6_training", "clip_grad_norm", "always_rescaled", """
 def clip_grad_norm(parameters, max_norm):
     grads = [p.grad for p in parameters if p.grad is not None]

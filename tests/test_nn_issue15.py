@@ -530,3 +530,69 @@ def test_elu_and_silu_pass_gradcheck():
     assert ag.autograd.gradcheck(lambda v: F.elu(v, alpha=0.7), (x,))
     assert ag.autograd.gradcheck(F.silu, (x,))
     assert ag.autograd.gradcheck(lambda v: F.leaky_relu(v, 0.1), (x,))
+
+
+def _grad_sets(lib, dtype, scale):
+    rng = np.random.default_rng(7)
+    params = []
+    for shape in [(3, 4), (4,), (2, 2, 2)]:
+        p = lib.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+        p.grad = lib.tensor((scale * rng.standard_normal(shape)).astype(dtype))
+        params.append(p)
+    params.append(lib.tensor(np.ones(2, dtype=dtype), requires_grad=True))   # no gradient
+    return params
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("norm_type", [2.0, 1, 3.0, float("inf")])
+@pytest.mark.parametrize("scale,max_norm", [(1.0, 2.0), (0.05, 2.0), (10.0, 0.5)])
+def test_clip_grad_norm_matches_torch(dtype, norm_type, scale, max_norm):
+    """The returned norm, its dtype, and every gradient after clipping; a generator of
+    parameters, one without a gradient."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = _grad_sets(ag, dtype, scale), _grad_sets(torch, dtype, scale)
+    n1 = nn.utils.clip_grad_norm_((p for p in ours), max_norm, norm_type=norm_type)
+    n2 = torch.nn.utils.clip_grad_norm_((p for p in theirs), max_norm, norm_type=norm_type)
+    tol = 2e-6 if dtype == "float32" else 1e-12
+    assert isinstance(n1, ag.Tensor) and n1.dtype == getattr(ag, dtype) and n1.shape == ()
+    np.testing.assert_allclose(n1.item(), n2.item(), rtol=tol)
+    for p, q in zip(ours, theirs):
+        if q.grad is None:
+            assert p.grad is None
+        else:
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=tol, atol=0)
+
+
+def test_clip_grad_value_and_errors_match_torch():
+    torch = pytest.importorskip("torch")
+    ours, theirs = _grad_sets(ag, "float64", 3.0), _grad_sets(torch, "float64", 3.0)
+    assert nn.utils.clip_grad_value_(ours, 0.7) is None
+    torch.nn.utils.clip_grad_value_(theirs, 0.7)
+    for p, q in zip(ours[:3], theirs[:3]):
+        np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+    bad = _grad_sets(ag, "float64", 1.0)
+    bad[0].grad = ag.tensor(np.full((3, 4), np.nan))
+    with pytest.raises(RuntimeError, match="non-finite|cannot be clipped"):
+        nn.utils.clip_grad_norm_(bad, 1.0, error_if_nonfinite=True)
+    w = ag.tensor([3.0, 4.0], requires_grad=True)         # one tensor, not a list
+    w.grad = ag.tensor([3.0, 4.0])
+    assert nn.utils.clip_grad_norm_(w, 1.0).item() == 5.0
+    np.testing.assert_allclose(w.grad.numpy(), [0.6, 0.8], rtol=1e-6)
+
+
+def test_inference_mode_and_small_functions_as_torch():
+    torch = pytest.importorskip("torch")
+    for lib in (ag, torch):
+        x = lib.ones(2, requires_grad=True)
+        with lib.inference_mode():
+            assert not (x * 2).requires_grad and lib.is_inference_mode_enabled()
+        with lib.inference_mode(False):
+            assert (x * 2).requires_grad and not lib.is_inference_mode_enabled()
+
+        @lib.inference_mode()
+        def evaluate():
+            return (x * 2).requires_grad
+        assert evaluate() is False and (x * 2).requires_grad
+        assert lib.is_tensor(x) and not lib.is_tensor([1.0]) and lib.numel(lib.ones(2, 3)) == 6
+        c = lib.clone(x)
+        assert c.grad_fn.name() == "CloneBackward0"

@@ -79,3 +79,43 @@ class set_grad_enabled(_GradModeContext):
     def __call__(self, fn):
         GradMode.enabled = self._prev   # as a decorator it must not change the mode now
         return super().__call__(fn)
+
+
+class inference_mode:
+    """``with inference_mode():`` (or ``@inference_mode()``) — PyTorch's mode for evaluation and
+    serving. Here it is ``no_grad`` (PyTorch also skips version counters in it, which autogradkit
+    keeps); ``inference_mode(False)`` changes nothing."""
+    depth = 0                           # how many inference_mode(True) blocks are open
+
+    def __new__(cls, mode=True):
+        if callable(mode) and not isinstance(mode, bool):
+            return cls()(mode)          # used as a bare decorator: @inference_mode
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._prev = GradMode.enabled
+        if self.mode:
+            GradMode.enabled = False
+            inference_mode.depth += 1
+
+    def __exit__(self, *exc):
+        GradMode.enabled = self._prev
+        if self.mode:
+            inference_mode.depth -= 1
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def is_inference_mode_enabled():
+    return inference_mode.depth > 0

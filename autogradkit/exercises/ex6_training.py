@@ -21,6 +21,7 @@ from autogradkit.data import DataLoader, TensorDataset
 from autogradkit.examples.article import Net
 
 from .core import Exercise
+from .guards import watching
 
 exercise = Exercise("ex6_training", "Exercise 6: training the article's network, further",
                     chapter=6)
@@ -239,7 +240,10 @@ def _grad_params(scale):
                                      "it is what you would log to see how large the "
                                      "gradients were."),
            "squared_norm": ("the squared norm",
-                            "The norm is the square root of the sum of squares.")})
+                            "The norm is the square root of the sum of squares."),
+           "used_library": ("autogradkit's own clip_grad_norm_ doing the work",
+                            "nn.utils.clip_grad_norm_ is what this task rebuilds: add up the "
+                            "squares yourself and scale the gradients in place.")})
 def _check_clip_grad_norm(t, answer):
     for scale, max_norm, what in ((1.0, 2.0, "above max_norm: clipped"),
                                   (0.1, 2.0, "below max_norm: left as they are"),
@@ -248,7 +252,10 @@ def _check_clip_grad_norm(t, answer):
         t.case(f"p0, p1, p2 with gradients of global norm {_norm_text(scale)}, "
                f"max_norm={max_norm} ({what}); p3 without a gradient; the parameters given as a "
                "generator")
-        got = t.call(answer, (p for p in ps), max_norm)
+        got, used = t.call(watching(answer, ("autogradkit.nn.utils",)), (p for p in ps),
+                           max_norm)
+        if used:
+            t.fail(f"your code called {used}", "used_library")
         _judge_clip(t, got, ps, scale, max_norm)
 
 

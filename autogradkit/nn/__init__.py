@@ -8,10 +8,10 @@ from .layers import (Linear, LazyLinear, UninitializedParameter, Sequential, Mod
                      Dropout, Identity, Flatten, LayerNorm)
 from .losses import MSELoss, L1Loss, CrossEntropyLoss, NLLLoss, BCEWithLogitsLoss
 from .unsupported import Conv1d, Conv2d, Conv3d, MaxPool1d, MaxPool2d, AvgPool2d, BatchNorm2d
-from . import functional, init
+from . import functional, init, utils
 
 __all__ = ["Parameter", "Module", "Linear", "LazyLinear", "UninitializedParameter", "Sequential",
            "ModuleList", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Softplus", "LogSigmoid",
            "LeakyReLU", "ELU", "SiLU", "Dropout", "Identity", "Flatten", "LayerNorm", "MSELoss", "L1Loss", "CrossEntropyLoss",
            "NLLLoss", "BCEWithLogitsLoss", "Conv1d", "Conv2d", "Conv3d", "MaxPool1d", "MaxPool2d",
-           "AvgPool2d", "BatchNorm2d", "functional", "init"]
+           "AvgPool2d", "BatchNorm2d", "functional", "init", "utils"]
