@@ -103,6 +103,41 @@ class _Explorer:
 
     max_nodes = MAX_NODES
     _adjacency = None
+    _css = ""               # the explorer's own CSS class, beside "agk-explorer"
+
+    def _setup(self, model, rankdir, max_nodes):
+        """What every explorer keeps: the graph model, the layout, the budget, the step shown."""
+        self.model, self.rankdir, self.max_nodes = model, rankdir, max_nodes
+        self._index, self._box, self._slider, self._graph_cache = 0, None, None, {}
+
+    def _count(self):
+        return len(self.steps)
+
+    def view(self, k=None):
+        """The graph at step ``k`` (default: the current one) as a ``graphviz.Digraph``."""
+        k = self._index if k is None else k
+        return build_digraph(self.model, self._overlay(k), rankdir=self.rankdir)
+
+    def text(self, k=None):
+        k = self._index if k is None else k
+        return to_text(self.model, self._overlay(k))
+
+    def _overlay(self, k):
+        """The step explorers' overlay (one op per step); over the budget, the window around
+        the current op. (The backward explorer has its own.)"""
+        ov = self.steps.overlay(k)
+        if not self._windowed():
+            return ov
+        center = ov.current or (self.steps.ops[0] if self.steps.ops else None)
+        return self._windowed_overlay(ov, center, ov.visible)
+
+    def _layout(self):
+        import ipywidgets as w
+        controls = self._controls(self._count(), "op")
+        box = w.VBox([controls, self._graph, self._panel])
+        box.add_class("agk-explorer")
+        box.add_class(self._css)
+        return box
 
     def _windowed(self):
         return self.max_nodes is not None and len(self.model.nodes) > self.max_nodes
@@ -224,19 +259,13 @@ class BackwardExplorer(_Explorer):
     def __init__(self, loss, names=None, module=None, group=None, trace=None, gradient=None,
                  retain_graph=False, show_constants=True, rankdir="LR", max_nodes=MAX_NODES):
         from ..autograd.trace import trace_backward
-        self.max_nodes = max_nodes
-        self.model = GraphModel(loss, names=names, module=module, group=group,
-                                show_constants=show_constants)
+        self._setup(GraphModel(loss, names=names, module=module, group=group,
+                               show_constants=show_constants), rankdir, max_nodes)
         if trace is None:
             with trace_backward() as trace:
                 loss.backward(gradient, retain_graph=retain_graph)
         self.trace = trace
         self.replay = BackwardReplay(self.model, trace)
-        self.rankdir = rankdir
-        self._index = 0
-        self._box = None
-        self._slider = None
-        self._graph_cache = {}
 
     def _count(self):
         return len(self.replay)
@@ -250,15 +279,6 @@ class BackwardExplorer(_Explorer):
     @property
     def panel_text(self):
         return self.frame.text
-
-    def view(self, k=None):
-        """The graph at step ``k`` (default: the current one) as a ``graphviz.Digraph``."""
-        k = self._index if k is None else k
-        return build_digraph(self.model, self._overlay(k), rankdir=self.rankdir)
-
-    def text(self, k=None):
-        k = self._index if k is None else k
-        return to_text(self.model, self._overlay(k))
 
     def _overlay(self, k):
         if not self._windowed():
@@ -368,45 +388,19 @@ class BackwardExplorer(_Explorer):
 
 class ForwardExplorer(_Explorer):
     """Watch the graph being recorded: the ops of ``outputs`` one at a time, in forward order."""
+    _css = "agk-forward-explorer"
 
     def __init__(self, *outputs, names=None, module=None, group=None, show_constants=True,
                  show_saved=False, rankdir="LR", max_nodes=MAX_NODES):
-        self.max_nodes = max_nodes
-        self.model = GraphModel(*outputs, names=names, module=module, group=group,
-                                show_constants=show_constants, show_saved=show_saved)
+        self._setup(GraphModel(*outputs, names=names, module=module, group=group,
+                               show_constants=show_constants, show_saved=show_saved),
+                    rankdir, max_nodes)
         self.steps = ForwardSteps(self.model)
-        self.rankdir = rankdir
-        self._index = 0
-        self._box = None
-        self._slider = None
-        self._graph_cache = {}
-
-    def _count(self):
-        return len(self.steps)
 
     @property
     def panel_text(self):
         title, lines = self.steps.describe(self._index)
         return "\n".join([title] + lines)
-
-    def view(self, k=None):
-        k = self._index if k is None else k
-        return build_digraph(self.model, self._overlay(k), rankdir=self.rankdir)
-
-    def _overlay(self, k):
-        ov = self.steps.overlay(k)
-        if not self._windowed():
-            return ov
-        center = ov.current or (self.steps.ops[0] if self.steps.ops else None)
-        return self._windowed_overlay(ov, center, ov.visible)
-
-    def _layout(self):
-        import ipywidgets as w
-        controls = self._controls(self._count(), "op")
-        box = w.VBox([controls, self._graph, self._panel])
-        box.add_class("agk-explorer")
-        box.add_class("agk-forward-explorer")
-        return box
 
     def _describe(self, k):
         return self.steps.describe(k)
@@ -428,27 +422,19 @@ class JVPExplorer(_Explorer):
     ``JVPExplorer(y)`` finds the newest trace that recorded ``y``; ``outputs=`` picks what to
     follow in a trace (default: the last op's output).
     """
+    _css = "agk-jvp-explorer"
 
     def __init__(self, trace_or_output, names=None, outputs=(), rankdir="LR",
                  max_nodes=MAX_NODES):
         from .forward import ForwardTrace, JVPSteps, find_trace
-        self.max_nodes = max_nodes
         if isinstance(trace_or_output, ForwardTrace):
             trace = trace_or_output
         else:
             outputs = (trace_or_output,) + tuple(outputs)
             trace = find_trace(outputs, required=True)
         self.trace = trace
-        self.model = trace.model(*outputs, names=names)
+        self._setup(trace.model(*outputs, names=names), rankdir, max_nodes)
         self.steps = JVPSteps(self.model)
-        self.rankdir = rankdir
-        self._index = 0
-        self._box = None
-        self._slider = None
-        self._graph_cache = {}
-
-    def _count(self):
-        return len(self.steps)
 
     @property
     def frame(self):
@@ -458,29 +444,6 @@ class JVPExplorer(_Explorer):
     @property
     def panel_text(self):
         return self.frame.text
-
-    def view(self, k=None):
-        k = self._index if k is None else k
-        return build_digraph(self.model, self._overlay(k), rankdir=self.rankdir)
-
-    def text(self, k=None):
-        k = self._index if k is None else k
-        return to_text(self.model, self._overlay(k))
-
-    def _overlay(self, k):
-        ov = self.steps.overlay(k)
-        if not self._windowed():
-            return ov
-        center = ov.current or (self.steps.ops[0] if self.steps.ops else None)
-        return self._windowed_overlay(ov, center, ov.visible)
-
-    def _layout(self):
-        import ipywidgets as w
-        controls = self._controls(self._count(), "op")
-        box = w.VBox([controls, self._graph, self._panel])
-        box.add_class("agk-explorer")
-        box.add_class("agk-jvp-explorer")
-        return box
 
     def _describe(self, k):
         f = self.steps[k]
